@@ -1,0 +1,114 @@
+"""cattrs converter between neutral models and plain dict/JSON: Decimal as text, dates as ISO, bytes as base64.
+
+`raw` (the backend payload) is not part of the plain form: it belongs to one backend response, not to the model.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import enum
+import json
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
+
+from . import models
+from .errors import FieldError, ValidationError
+
+__all__ = ["converter", "from_dict", "from_json", "to_dict", "to_json"]
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+converter.register_unstructure_hook(Decimal, str)
+converter.register_structure_hook(Decimal, lambda value, _t: value)  # the model's own converter checks it
+converter.register_unstructure_hook(_dt.date, _dt.date.isoformat)
+converter.register_structure_hook(_dt.date, lambda value, _t: value)
+converter.register_unstructure_hook_func(lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda v: v.value)
+converter.register_structure_hook_func(
+    lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda value, _t: value
+)
+converter.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
+converter.register_structure_hook(
+    bytes, lambda value, _t: value if isinstance(value, bytes) else base64.b64decode(value, validate=True)
+)
+
+_MODELS = [
+    getattr(models, name)
+    for name in models.__all__
+    if attrs.has(getattr(models, name))
+]
+for _cls in _MODELS:
+    omit_raw: dict[str, Any] = {f.name: override(omit=True) for f in attrs.fields(_cls) if f.name == "raw"}
+    converter.register_unstructure_hook(_cls, make_dict_unstructure_fn(_cls, converter, **omit_raw))
+
+
+def to_dict(model: Any) -> dict[str, Any]:
+    """A neutral model as plain, JSON-ready data (no float anywhere)."""
+    result = converter.unstructure(model)
+    assert isinstance(result, dict)
+    return result
+
+
+def from_dict(cls: type[T], data: Any) -> T:
+    """Build a model from plain data; every problem becomes a `ValidationError` with its field path."""
+    try:
+        return converter.structure(data, cls)
+    except ValidationError:
+        raise
+    except Exception as exc:
+        errors = _flatten(exc, "")
+        if not errors:
+            raise ValidationError(FieldError("", str(exc)), model=cls.__name__) from exc
+        raise ValidationError(errors, model=cls.__name__) from exc
+
+
+def _flatten(exc: BaseException, prefix: str) -> list[FieldError]:
+    if isinstance(exc, ValidationError):
+        return list(exc.prefixed(prefix).errors)
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return [FieldError(_path(prefix, key), "unknown field") for key in sorted(exc.extra_fields)]
+    if isinstance(exc, cattrs.BaseValidationError):
+        found: list[FieldError] = []
+        for sub in exc.exceptions:
+            found.extend(_flatten(sub, _path(prefix, _note_path(sub))))
+        return found
+    if isinstance(exc, KeyError):
+        return [FieldError(prefix or str(exc), "is required")]
+    return [FieldError(prefix, str(exc))]
+
+
+def _note_path(exc: BaseException) -> str:
+    """cattrs tags each sub-error with a note naming the attribute or index it came from."""
+    for note in getattr(exc, "__notes__", ()):
+        name = getattr(note, "name", None)
+        index = getattr(note, "index", None)
+        if name is not None:
+            return str(name)
+        if index is not None:
+            return f"[{index}]"
+    return ""
+
+
+def _path(prefix: str, part: str) -> str:
+    if not part:
+        return prefix
+    if not prefix:
+        return part
+    return prefix + part if part.startswith("[") else f"{prefix}.{part}"
+
+
+def to_json(model: Any) -> str:
+    return json.dumps(to_dict(model), ensure_ascii=False, sort_keys=True)
+
+
+def from_json(cls: type[T], text: str | bytes) -> T:
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except ValueError as exc:
+        raise ValidationError(FieldError("", f"not valid JSON: {exc}"), model=cls.__name__) from None
+    return from_dict(cls, data)

@@ -1,0 +1,489 @@
+"""Neutral models: frozen, keyword-only attrs classes; money is Decimal, dates are calendar dates.
+
+Constructing a model checks what holds for every backend (types, signs, balanced registrations) and raises
+`ValidationError` naming the field. Backend-specific limits (text lengths, attachment counts) are checked by the
+adapter before any I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from .errors import FieldError, ValidationError
+
+__all__ = [
+    "Address",
+    "BankTransaction",
+    "Customer",
+    "CustomerKind",
+    "Document",
+    "DocumentRef",
+    "Invoice",
+    "InvoiceKind",
+    "InvoiceLine",
+    "InvoiceStatus",
+    "Payment",
+    "PaymentKind",
+    "PostingLine",
+    "Registration",
+    "RegistrationRef",
+    "TaxLine",
+]
+
+
+class CustomerKind(str, enum.Enum):
+    COMPANY = "company"
+    PERSON = "person"
+
+
+class InvoiceKind(str, enum.Enum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
+class InvoiceStatus(str, enum.Enum):
+    DRAFT = "draft"
+    OPEN = "open"
+    OVERDUE = "overdue"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class PaymentKind(str, enum.Enum):
+    PAYMENT = "payment"
+    DISCOUNT = "discount"
+    CASH_DISCOUNT = "cash_discount"
+    BANK_FEE = "bank_fee"
+    WRITE_OFF = "write_off"
+    ROUNDING = "rounding"
+
+
+# --- field coercion: accept the obvious spellings, refuse what would lose money or meaning ---------------------
+#
+# Fields are tagged with metadata; `_coerce` runs first in every `__attrs_post_init__`, so all problems of one
+# model are reported together, each with its field name.
+
+
+def _as_decimal(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, (bool, float)):
+        raise ValueError(f"must be a Decimal or a decimal string, not {type(value).__name__} {value!r}")
+    elif isinstance(value, (int, str)):
+        try:
+            result = Decimal(value.strip() if isinstance(value, str) else value)
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r}") from None
+    else:
+        raise ValueError(f"must be a Decimal, not {type(value).__name__}")
+    if not result.is_finite():
+        raise ValueError(f"must be a finite number, not {result}")
+    return result
+
+
+def _as_date(value: Any) -> _dt.date:
+    if isinstance(value, _dt.datetime):
+        raise ValueError("must be a calendar date (datetime.date), not a datetime")
+    if isinstance(value, _dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return _dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}") from None
+    raise ValueError(f"must be a datetime.date, not {type(value).__name__}")
+
+
+def _as_enum(cls: type[enum.Enum], value: Any) -> enum.Enum:
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not one of: {', '.join(str(m.value) for m in cls)}") from None
+
+
+def _coerce(instance: Any) -> None:
+    """Normalise tagged fields in place; raise one `ValidationError` listing every field that cannot be."""
+    errors: list[FieldError] = []
+    for field in attrs.fields(type(instance)):
+        kind = field.metadata.get("kind")
+        value = getattr(instance, field.name)
+        if kind is None or value is None:
+            continue
+        try:
+            if kind == "money":
+                value = _as_decimal(value)
+            elif kind == "date":
+                value = _as_date(value)
+            elif kind == "enum":
+                value = _as_enum(field.metadata["enum"], value)
+            elif kind == "items":
+                value = _as_items(field.metadata["item"], field.name, value, errors)
+        except ValueError as exc:
+            errors.append(FieldError(field.name, str(exc)))
+            continue
+        object.__setattr__(instance, field.name, value)
+    _raise(errors, type(instance).__name__)
+
+
+def _as_items(cls: type[Any], name: str, value: Any, errors: list[FieldError]) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ValueError(f"must be a list of {cls.__name__}")
+    items = tuple(value)
+    for index, item in enumerate(items):
+        if not isinstance(item, cls):
+            errors.append(FieldError(f"{name}[{index}]", f"must be a {cls.__name__}, not {type(item).__name__}"))
+    return items
+
+
+def _freeze_raw(value: Any) -> Any:
+    if isinstance(value, Mapping) and not isinstance(value, MappingProxyType):
+        return MappingProxyType(dict(value))
+    return value
+
+
+def _money_field(*, default: Any = None) -> Any:
+    return attrs.field(default=default, metadata={"kind": "money"})
+
+
+def _date_field(*, default: Any = None) -> Any:
+    return attrs.field(default=default, metadata={"kind": "date"})
+
+
+def _enum_field(cls: type[enum.Enum], default: Any) -> Any:
+    return attrs.field(default=default, metadata={"kind": "enum", "enum": cls})
+
+
+def _items_field(cls: type[Any], **kwargs: Any) -> Any:
+    return attrs.field(metadata={"kind": "items", "item": cls}, **kwargs)
+
+
+def _id_field() -> Any:
+    return attrs.field(default=None, eq=False)
+
+
+def _raw_field() -> Any:
+    """The backend's payload as decoded; read-only, excluded from equality and repr."""
+    return attrs.field(default=None, eq=False, repr=False, converter=_freeze_raw)
+
+
+def _check(errors: list[FieldError], condition: bool, path: str, message: str) -> None:
+    if not condition:
+        errors.append(FieldError(path, message))
+
+
+def _required_text(errors: list[FieldError], value: Any, path: str) -> None:
+    _check(errors, isinstance(value, str) and value.strip() != "", path, "is required (non-empty text)")
+
+
+def _optional_text(errors: list[FieldError], value: Any, path: str) -> None:
+    _check(errors, value is None or isinstance(value, str), path, f"must be text, not {type(value).__name__}")
+
+
+def _raise(errors: list[FieldError], model: str) -> None:
+    if errors:
+        raise ValidationError(errors, model=model)
+
+
+# --- models ----------------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Address:
+    street: str | None = None
+    street2: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None  # ISO 3166 alpha-2 where the backend knows it
+
+    def __attrs_post_init__(self) -> None:
+        _coerce(self)
+        errors: list[FieldError] = []
+        for name in ("street", "street2", "postcode", "city", "region", "country"):
+            _optional_text(errors, getattr(self, name), name)
+        _raise(errors, "Address")
+
+
+@attrs.frozen(kw_only=True)
+class Customer:
+    number: str
+    name: str
+    kind: CustomerKind = _enum_field(CustomerKind, CustomerKind.COMPANY)
+    email: str | None = None
+    phone: str | None = None
+    address: Address | None = None
+    currency: str | None = None
+    language: str | None = None
+    vat_number: str | None = None
+    payment_terms_days: int | None = None
+    iban: str | None = None
+    bic: str | None = None
+    contact_name: str | None = None
+    id: str | None = _id_field()
+    raw: Mapping[str, Any] | None = _raw_field()
+
+    def __attrs_post_init__(self) -> None:
+        _coerce(self)
+        errors: list[FieldError] = []
+        _required_text(errors, self.number, "number")
+        _required_text(errors, self.name, "name")
+        for name in ("email", "phone", "currency", "language", "vat_number", "iban", "bic", "contact_name"):
+            _optional_text(errors, getattr(self, name), name)
+        if self.email is not None and isinstance(self.email, str):
+            _check(errors, "@" in self.email, "email", f"not an e-mail address: {self.email!r}")
+        if self.payment_terms_days is not None:
+            _check(
+                errors,
+                isinstance(self.payment_terms_days, int)
+                and not isinstance(self.payment_terms_days, bool)
+                and self.payment_terms_days >= 0,
+                "payment_terms_days",
+                "must be a whole number of days >= 0",
+            )
+        _check(errors, self.address is None or isinstance(self.address, Address), "address", "must be an Address")
+        _raise(errors, "Customer")
+
+
+@attrs.frozen(kw_only=True)
+class InvoiceLine:
+    description: str
+    unit_price: Decimal = _money_field()
+    quantity: Decimal = _money_field(default=Decimal(1))
+    item_number: str | None = None
+    account: str | None = None
+    tax_rate: Decimal | None = _money_field()  # percent, e.g. Decimal("8.1")
+    tax_code: str | None = None
+    discount_percent: Decimal | None = _money_field()
+    unit: str | None = None
+    note: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _coerce(self)
+        errors: list[FieldError] = []
+        _required_text(errors, self.description, "description")
+        _check(errors, self.unit_price is not None, "unit_price", "is required")
+        if self.tax_rate is not None:
+            _check(errors, Decimal(0) <= self.tax_rate <= 100, "tax_rate", "must be a percentage between 0 and 100")
+        if self.discount_percent is not None:
+            _check(
+                errors, Decimal(0) <= self.discount_percent <= 100, "discount_percent", "must be between 0 and 100"
+            )
+        for name in ("item_number", "account", "tax_code", "unit", "note"):
+            _optional_text(errors, getattr(self, name), name)
+        _raise(errors, "InvoiceLine")
+
+    @property
+    def net_amount(self) -> Decimal:
+        """quantity × unit_price less the line discount, exact (not rounded)."""
+        amount = self.quantity * self.unit_price
+        if self.discount_percent:
+            amount -= amount * self.discount_percent / Decimal(100)
+        return amount
+
+
+@attrs.frozen(kw_only=True)
+class TaxLine:
+    account: str
+    amount: Decimal = _money_field()
+
+    def __attrs_post_init__(self) -> None:
+        _coerce(self)
+        errors: list[FieldError] = []
+        _required_text(errors, self.account, "account")
+        _check(errors, self.amount is not None, "amount", "is required")
+        _raise(errors, "TaxLine")
+
+
+@attrs.frozen(kw_only=True)
+class Invoice:
+    number: str
+    issue_date: _dt.date = _date_field()
+    customer_number: str | None = None
+    customer: Customer | None = None
+    due_date: _dt.date | None = _date_field()
+    currency: str | None = None
+    lines: Sequence[InvoiceLine] = _items_field(InvoiceLine, default=())
+    tax_lines: Sequence[TaxLine] = _items_field(TaxLine, default=())
+    kind: InvoiceKind = _enum_field(InvoiceKind, InvoiceKind.INVOICE)
+    prices_include_tax: bool = False
+    title: str | None = None
+    notes: str | None = None
+    internal_notes: str | None = None
+    order_number: str | None = None
+    payment_reference: str | None = None
+    # output only
+    status: InvoiceStatus | None = _enum_field(InvoiceStatus, None)
+    total: Decimal | None = _money_field()
+    net_total: Decimal | None = _money_field()
+    tax_total: Decimal | None = _money_field()
+    paid_amount: Decimal | None = _money_field()
+    id: str | None = _id_field()
+    raw: Mapping[str, Any] | None = _raw_field()
+
+    def __attrs_post_init__(self) -> None:
+        _coerce(self)
+        errors: list[FieldError] = []
+        _required_text(errors, self.number, "number")
+        _check(errors, self.issue_date is not None, "issue_date", "is required")
+        has_customer = bool(self.customer_number) or self.customer is not None
+        _check(errors, has_customer, "customer_number", "customer_number or customer is required")
+        if self.customer is not None and self.customer_number is not None:
+            _check(
+                errors,
+                self.customer.number == self.customer_number,
+                "customer_number",
+                "differs from customer.number",
+            )
+        if self.due_date is not None and self.issue_date is not None:
+            _check(errors, self.due_date >= self.issue_date, "due_date", "is before issue_date")
+        _check(errors, bool(self.lines), "lines", "an invoice needs at least one line")
+        for name in ("currency", "title", "notes", "internal_notes", "order_number", "payment_reference"):
+            _optional_text(errors, getattr(self, name), name)
+        _raise(errors, "Invoice")
+
+    @property
+    def customer_key(self) -> str:
+        """The customer number, whichever way it was given."""
+        if self.customer_number:
+            return self.customer_number
+        assert self.customer is not None
+        return self.customer.number
+
+    @property
+    def lines_net_total(self) -> Decimal:
+        return sum((line.net_amount for line in self.lines), Decimal(0))
+
+
+@attrs.frozen(kw_only=True)
+class Payment:
+    invoice_number: str
+    date: _dt.date = _date_field()
+    amount: Decimal = _money_field()
+    account: str | None = None
+    kind: PaymentKind = _enum_field(PaymentKind, PaymentKind.PAYMENT)
+    currency: str | None = None
+    reference: str | None = None
+    memo: str | None = None
+    id: str | None = _id_field()
+    raw: Mapping[str, Any] | None = _raw_field()
+
+    def __attrs_post_init__(self) -> None:
+        _coerce(self)
+        errors: list[FieldError] = []
+        _required_text(errors, self.invoice_number, "invoice_number")
+        _check(errors, self.date is not None, "date", "is required")
+        _check(errors, self.amount is not None, "amount", "is required")
+        if self.amount is not None:
+            _check(errors, self.amount != 0, "amount", "must not be zero")
+        for name in ("account", "currency", "reference", "memo"):
+            _optional_text(errors, getattr(self, name), name)
+        _raise(errors, "Payment")
+
+
+@attrs.frozen(kw_only=True)
+class BankTransaction:
+    account: str
+    date: _dt.date = _date_field()
+    amount: Decimal = _money_field()  # signed: + is money in
+    value_date: _dt.date | None = _date_field()
+    currency: str | None = None
+    text: str | None = None
+    counterparty: str | None = None
+    reference: str | None = None
+    id: str | None = _id_field()
+    raw: Mapping[str, Any] | None = _raw_field()
+
+    def __attrs_post_init__(self) -> None:
+        _coerce(self)
+        errors: list[FieldError] = []
+        _required_text(errors, self.account, "account")
+        _check(errors, self.date is not None, "date", "is required")
+        _check(errors, self.amount is not None, "amount", "is required")
+        for name in ("currency", "text", "counterparty", "reference"):
+            _optional_text(errors, getattr(self, name), name)
+        _raise(errors, "BankTransaction")
+
+
+@attrs.frozen(kw_only=True)
+class Document:
+    filename: str
+    content: bytes = attrs.field(repr=lambda c: f"<{len(c)} bytes>")
+    content_type: str = "application/octet-stream"
+    description: str | None = None
+    date: _dt.date | None = _date_field()
+
+    def __attrs_post_init__(self) -> None:
+        _coerce(self)
+        errors: list[FieldError] = []
+        _required_text(errors, self.filename, "filename")
+        _check(errors, isinstance(self.content, bytes), "content", "must be bytes")
+        if isinstance(self.content, bytes):
+            _check(errors, len(self.content) > 0, "content", "is empty")
+        _required_text(errors, self.content_type, "content_type")
+        _optional_text(errors, self.description, "description")
+        _raise(errors, "Document")
+
+
+@attrs.frozen(kw_only=True)
+class DocumentRef:
+    id: str
+    filename: str | None = None
+    raw: Mapping[str, Any] | None = _raw_field()
+
+
+@attrs.frozen(kw_only=True)
+class PostingLine:
+    account: str
+    amount: Decimal = _money_field()  # + debit, - credit
+    vat_code: str | None = None
+    text: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _coerce(self)
+        errors: list[FieldError] = []
+        _required_text(errors, self.account, "account")
+        _check(errors, self.amount is not None, "amount", "is required")
+        if self.amount is not None:
+            _check(errors, self.amount != 0, "amount", "must not be zero")
+        _optional_text(errors, self.vat_code, "vat_code")
+        _optional_text(errors, self.text, "text")
+        _raise(errors, "PostingLine")
+
+
+@attrs.frozen(kw_only=True)
+class Registration:
+    date: _dt.date = _date_field()
+    description: str
+    lines: Sequence[PostingLine] = _items_field(PostingLine)
+    attachments: Sequence[Document] = _items_field(Document, default=())
+    reference: str | None = None  # the caller's business key; makes a resend recognisable
+    currency: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _coerce(self)
+        errors: list[FieldError] = []
+        _check(errors, self.date is not None, "date", "is required")
+        _required_text(errors, self.description, "description")
+        _check(errors, len(self.lines) >= 2, "lines", "a registration needs at least two posting lines")
+        total = sum((line.amount for line in self.lines), Decimal(0))
+        _check(errors, total == 0, "lines", f"debits and credits must sum to zero, they sum to {total}")
+        _optional_text(errors, self.reference, "reference")
+        _optional_text(errors, self.currency, "currency")
+        _raise(errors, "Registration")
+
+
+@attrs.frozen(kw_only=True)
+class RegistrationRef:
+    id: str | None
+    reference: str | None = None
+    raw: Mapping[str, Any] | None = _raw_field()

@@ -1,0 +1,90 @@
+"""Adapter settings: the common keyword arguments of `ab.connect`, and strict validation of what a caller passed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import aiohttp
+import attrs
+
+from .errors import ConfigurationError
+from .transport.auth import TokenStore
+from .transport.http import TransportConfig
+from .transport.retry import RetryPolicy
+
+__all__ = ["CommonSettings", "build_settings", "secret_field"]
+
+S = TypeVar("S")
+
+
+def secret_field(**kwargs: Any) -> Any:
+    """A settings field holding a secret: never shown in a repr."""
+    return attrs.field(repr=False, **kwargs)
+
+
+def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        raise ConfigurationError(f"setting {attribute.name!r} must be a positive number")
+
+
+def _non_negative_int(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"setting {attribute.name!r} must be a whole number >= 0")
+
+
+@attrs.frozen(kw_only=True)
+class CommonSettings:
+    """Settings every adapter accepts. Adapters subclass this with their own fields."""
+
+    base_url: str | None = None
+    session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
+    timeout: float = attrs.field(default=60.0, validator=_positive)
+    deadline: float = attrs.field(default=180.0, validator=_positive)
+    max_retries: int = attrs.field(default=3, validator=_non_negative_int)
+    max_concurrency: int | None = attrs.field(default=None, validator=_positive)
+    token_store: TokenStore | None = attrs.field(default=None, repr=False)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_retries=self.max_retries, deadline=self.deadline)
+
+    def transport_config(self, backend: str, default_base_url: str, **extra: Any) -> TransportConfig:
+        return TransportConfig(
+            backend=backend,
+            base_url=self.base_url or default_base_url,
+            timeout=self.timeout,
+            retry=self.retry_policy(),
+            max_concurrency=self.max_concurrency,
+            **extra,
+        )
+
+
+def build_settings(cls: type[S], values: Mapping[str, Any], *, backend: str) -> S:
+    """Validate keyword arguments into an attrs settings class with errors that name each key (never a value)."""
+    fields = {f.name: f for f in attrs.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown setting(s) {', '.join(unknown)} for adapter {backend!r}; accepted: {', '.join(sorted(fields))}",
+            backend=backend,
+        )
+    missing = sorted(n for n, f in fields.items() if f.default is attrs.NOTHING and n not in values)
+    if missing:
+        raise ConfigurationError(
+            f"missing required setting(s) {', '.join(missing)} for adapter {backend!r}", backend=backend
+        )
+    try:
+        return cls(**values)
+    except ConfigurationError as exc:
+        raise ConfigurationError(exc.message, backend=backend) from None
+    except TypeError as exc:
+        # attrs' instance_of puts the offending value into its message: name the field and the type only.
+        if len(exc.args) >= 3 and isinstance(exc.args[1], attrs.Attribute):
+            name, expected = exc.args[1].name, exc.args[2]
+            got = type(values.get(name)).__name__
+            raise ConfigurationError(f"setting {name!r} must be {expected}, not {got}", backend=backend) from None
+        raise ConfigurationError(f"invalid settings for adapter {backend!r}", backend=backend) from None
+    except ValueError as exc:
+        field = exc.args[1] if len(exc.args) >= 2 and isinstance(exc.args[1], attrs.Attribute) else None
+        what = f"setting {field.name!r}" if field is not None else f"settings for adapter {backend!r}"
+        raise ConfigurationError(f"invalid {what}", backend=backend) from None

@@ -1,0 +1,1 @@
+"""multiregnskab adapter (work in progress)."""

@@ -1,0 +1,1 @@
+"""runmyaccounts adapter (work in progress)."""

@@ -1,0 +1,1 @@
+"""smallinvoice adapter (work in progress)."""
