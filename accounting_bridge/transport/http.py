@@ -15,13 +15,14 @@ from urllib.parse import urlencode
 import aiohttp
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_base
 
 from .. import jsoncodec
 from ..errors import (
     AccountingError,
     BackendError,
+    ConfigurationError,
     FieldError,
     RateLimited,
     ResponseError,
@@ -188,6 +189,8 @@ class Transport:
         self._owns_session = session is None
         self._error_info = error_info
         self.sleep: Sleep = sleep or asyncio.sleep
+        self.clock: Callable[[], float] = time.monotonic  # measures the overall deadline; tests may fake both
+        self._closed = False
         self.attempts = 0  # attempts sent over the lifetime of this transport (for tests and diagnostics)
 
     def __repr__(self) -> str:
@@ -203,13 +206,16 @@ class Transport:
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        if self._session is None or (self._owns_session and self._session.closed):
+        if self._closed:
+            raise ConfigurationError("this ledger is closed", backend=self.backend)
+        if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout, sock_connect=self.config.connect_timeout),
             )
         return self._session
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._owns_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
@@ -228,8 +234,13 @@ class Transport:
         """
         policy = self.config.retry
         state = _CallState()
+        started = self.clock()
+
+        def past_deadline(retry_state: RetryCallState) -> bool:
+            return self.clock() - started + (retry_state.upcoming_sleep or 0.0) >= policy.deadline
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_retries + 1) | stop_before_delay(policy.deadline),
+            stop=stop_after_attempt(policy.max_retries + 1) | past_deadline,
             wait=_Wait(policy),
             retry=retry_if_exception_type(_Retryable),
             sleep=self.sleep,

@@ -110,11 +110,9 @@ class RateLimiter:
     def _observe(self, headers: Mapping[str, str], status: int | None) -> None:
         window = parse_rate_headers(headers)
         if window is None:
+            # A 429 without a window leaves the waiting to the transport's backoff.
             if self._headers_seen is None and status != 429:
                 self._headers_seen = False
-            if status == 429:
-                self._remaining = 0
-                self._reset_at = None
             return
         self._headers_seen = True
         now = self._clock()

@@ -1,0 +1,241 @@
+"""Retry decisions of the transport: N failures then success, 429 handling, write safety, deadline, leaks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+import accounting_bridge as ab
+from accounting_bridge.transport import Request, RetryPolicy, Transport, TransportConfig
+
+BASE = "http://backend.test/api"
+
+
+def make_transport(fake_sleep: object, base_url: str = BASE, **policy: object) -> Transport:
+    config = TransportConfig(backend="test", base_url=base_url, retry=RetryPolicy(**policy))  # type: ignore[arg-type]
+    return Transport(config, sleep=fake_sleep)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("failures", [0, 1, 3])
+async def test_read_succeeds_after_n_failures(mock_http, fake_sleep, failures: int) -> None:
+    for _ in range(failures):
+        mock_http.get(f"{BASE}/items", status=503)
+    mock_http.get(f"{BASE}/items", status=200, payload={"ok": True})
+    transport = make_transport(fake_sleep, max_retries=3)
+    response = await transport.send(Request("GET", "/items"))
+    await transport.aclose()
+    assert response.status == 200 and response.json() == {"ok": True}
+    assert transport.attempts == failures + 1
+    assert len(fake_sleep.delays) == failures
+    for n, delay in enumerate(fake_sleep.delays, start=1):
+        assert 0.75 * 0.5 * 2 ** (n - 1) <= delay <= 0.5 * 2 ** (n - 1)
+
+
+async def test_retries_exhausted_raise_the_typed_error_with_request_id(mock_http, fake_sleep) -> None:
+    for _ in range(3):
+        mock_http.get(f"{BASE}/items", status=502, headers={"X-Request-Id": "req-42"}, payload={"message": "down"})
+    transport = make_transport(fake_sleep, max_retries=2)
+    with pytest.raises(ab.ServerError) as info:
+        await transport.send(Request("GET", "/items"))
+    await transport.aclose()
+    assert info.value.status == 502 and info.value.request_id == "req-42"
+    assert "down" in str(info.value) and "req-42" in str(info.value)
+    assert transport.attempts == 3
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [({"Retry-After": "2"}, 2.0), ({"X-Rate-Limit-Reset": "3"}, 3.0), ({"Retry-After": "1", "X-Rate-Limit-Reset": "5"}, 1.0)],
+)
+async def test_429_waits_what_the_server_says(mock_http, fake_sleep, headers: dict[str, str], expected: float) -> None:
+    mock_http.get(f"{BASE}/items", status=429, headers=headers)
+    mock_http.get(f"{BASE}/items", status=200, payload={})
+    transport = make_transport(fake_sleep)
+    assert (await transport.send(Request("GET", "/items"))).status == 200
+    await transport.aclose()
+    assert fake_sleep.delays == [expected]
+
+
+async def test_429_without_headers_backs_off(mock_http, fake_sleep) -> None:
+    mock_http.get(f"{BASE}/items", status=429)
+    mock_http.get(f"{BASE}/items", status=429)
+    mock_http.get(f"{BASE}/items", status=200, payload={})
+    transport = make_transport(fake_sleep)
+    await transport.send(Request("GET", "/items"))
+    await transport.aclose()
+    assert len(fake_sleep.delays) == 2
+    assert 0.375 <= fake_sleep.delays[0] <= 0.5 and 0.75 <= fake_sleep.delays[1] <= 1.0
+
+
+async def test_429_with_a_long_wait_is_raised_not_slept(mock_http, fake_sleep) -> None:
+    mock_http.get(f"{BASE}/items", status=429, headers={"Retry-After": "86400"})
+    transport = make_transport(fake_sleep)
+    with pytest.raises(ab.RateLimited) as info:
+        await transport.send(Request("GET", "/items"))
+    await transport.aclose()
+    assert info.value.retry_after == 86400.0 and fake_sleep.delays == []
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 409, 422])
+async def test_client_errors_are_not_retried(mock_http, fake_sleep, status: int) -> None:
+    mock_http.get(f"{BASE}/items", status=status, payload={"message": "nope"})
+    transport = make_transport(fake_sleep)
+    with pytest.raises(ab.BackendError) as info:
+        await transport.send(Request("GET", "/items"))
+    await transport.aclose()
+    assert info.value.status == status and transport.attempts == 1
+    assert isinstance(info.value, ab.errors.error_for_status(status))
+
+
+async def test_ambiguous_write_without_lookup_is_write_outcome_unknown(mock_http, fake_sleep) -> None:
+    mock_http.post(f"{BASE}/invoices", status=500)
+    transport = make_transport(fake_sleep)
+    with pytest.raises(ab.WriteOutcomeUnknown) as info:
+        await transport.send(Request("POST", "/invoices", json={"n": 1}, reference="R-7"))
+    await transport.aclose()
+    assert transport.attempts == 1 and info.value.reference == "R-7"
+
+
+async def test_write_rejected_with_429_is_resent(mock_http, fake_sleep) -> None:
+    mock_http.post(f"{BASE}/invoices", status=429, headers={"Retry-After": "1"})
+    mock_http.post(f"{BASE}/invoices", status=201, payload={"id": 1})
+    transport = make_transport(fake_sleep)
+    assert (await transport.send(Request("POST", "/invoices", json={}))).status == 201
+    await transport.aclose()
+    assert transport.attempts == 2
+
+
+async def test_ambiguous_write_is_resent_only_after_lookup_confirms_absence(mock_http, fake_sleep) -> None:
+    mock_http.post(f"{BASE}/invoices", status=503)
+    mock_http.post(f"{BASE}/invoices", status=201, payload={"id": 1})
+    lookups: list[bool] = []
+
+    async def absent() -> bool:
+        lookups.append(False)
+        return False
+
+    transport = make_transport(fake_sleep)
+    response = await transport.send(Request("POST", "/invoices", json={}), lookup=absent)
+    await transport.aclose()
+    assert response.status == 201 and lookups == [False] and transport.attempts == 2
+
+
+async def test_ambiguous_write_found_by_lookup_is_not_resent(mock_http, fake_sleep) -> None:
+    mock_http.post(f"{BASE}/invoices", status=504)
+
+    async def present() -> bool:
+        return True
+
+    transport = make_transport(fake_sleep)
+    response = await transport.send(Request("POST", "/invoices", json={}), lookup=present)
+    await transport.aclose()
+    assert response.confirmed_by_lookup and transport.attempts == 1
+
+
+async def test_failing_lookup_gives_write_outcome_unknown(mock_http, fake_sleep) -> None:
+    mock_http.post(f"{BASE}/invoices", status=500)
+
+    async def broken() -> bool:
+        raise ab.TransportError("lookup failed")
+
+    transport = make_transport(fake_sleep)
+    with pytest.raises(ab.WriteOutcomeUnknown):
+        await transport.send(Request("POST", "/invoices", json={}, reference="R-9"), lookup=broken)
+    await transport.aclose()
+
+
+async def test_deadline_stops_retrying(mock_http, fake_sleep) -> None:
+    for _ in range(5):
+        mock_http.get(f"{BASE}/items", status=503, headers={"Retry-After": "30"})
+    transport = make_transport(fake_sleep, max_retries=4, deadline=45.0)
+    transport.clock = fake_sleep.clock
+    with pytest.raises(ab.ServerError):
+        await transport.send(Request("GET", "/items"))
+    await transport.aclose()
+    assert fake_sleep.delays == [30.0]  # a second 30 s wait would cross the 45 s deadline
+
+
+# --- real sockets ------------------------------------------------------------------------------------------------
+
+
+def _open_connections(transport: Transport) -> int:
+    connector = transport.session.connector
+    assert connector is not None
+    return len(connector._acquired)  # type: ignore[attr-defined]
+
+
+async def test_no_connection_leaks_after_retries(local_server: Callable[[web.Application], Awaitable[str]], fake_sleep) -> None:
+    calls = {"n": 0}
+
+    async def flaky(request: web.Request) -> web.Response:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            return web.json_response({"message": "busy"}, status=503)
+        return web.json_response({"ok": True})
+
+    async def drop(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/flaky", flaky)
+    app.router.add_get("/drop", drop)
+    base = await local_server(app)
+    transport = make_transport(fake_sleep, base_url=base, max_retries=3)
+    assert (await transport.send(Request("GET", "/flaky"))).status == 200
+    with pytest.raises(ab.TransportError):
+        await transport.send(Request("GET", "/drop"))
+    assert transport.attempts == 3 + 4
+    assert _open_connections(transport) == 0
+    session = transport.session
+    await transport.aclose()
+    assert session.closed
+    with pytest.raises(ab.ConfigurationError):
+        await transport.send(Request("GET", "/flaky"))
+
+
+async def test_dropped_connection_after_commit_is_not_resent(local_server, fake_sleep) -> None:
+    stored: list[bytes] = []
+
+    async def create(request: web.Request) -> web.Response:
+        stored.append(await request.read())
+        assert request.transport is not None
+        request.transport.close()  # committed, then the answer is lost
+        return web.Response(status=201)
+
+    app = web.Application()
+    app.router.add_post("/invoices", create)
+    base = await local_server(app)
+    transport = make_transport(fake_sleep, base_url=base)
+    with pytest.raises(ab.WriteOutcomeUnknown) as info:
+        await transport.send(Request("POST", "/invoices", json={"number": "R-1"}, reference="R-1"))
+    await transport.aclose()
+    assert len(stored) == 1 and info.value.reference == "R-1"
+
+
+async def test_connection_refused_write_is_retried_then_transport_error(fake_sleep) -> None:
+    transport = make_transport(fake_sleep, base_url="http://127.0.0.1:9", max_retries=2)
+    with pytest.raises(ab.TransportError) as info:
+        await transport.send(Request("POST", "/invoices", json={}))
+    await transport.aclose()
+    assert not isinstance(info.value, ab.WriteOutcomeUnknown)
+    assert transport.attempts == 3  # never reached the server, so resending cannot duplicate
+
+
+async def test_shared_session_is_not_closed(local_server, fake_sleep) -> None:
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/ok", ok)
+    base = await local_server(app)
+    async with aiohttp.ClientSession() as shared:
+        config = TransportConfig(backend="test", base_url=base)
+        transport = Transport(config, session=shared, sleep=fake_sleep)
+        await transport.send(Request("GET", "/ok"))
+        await transport.aclose()
+        assert not shared.closed
