@@ -388,7 +388,7 @@ class Transport:
             "backend": self.backend,
             "status": response.status,
             "request_id": response.request_id,
-            "detail": info.detail,
+            "detail": self.redactor.data(info.detail),
         }
         if cls is Unprocessable:
             return Unprocessable(message, fields=info.fields, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["REDACTED", "SECRET_HEADERS", "SECRET_PARAMS", "Redactor"]
@@ -48,6 +49,16 @@ class Redactor:
             pairs = [(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, True)]
             url = urlunsplit(parts._replace(query=urlencode(pairs, safe="*")))
         return self.text(url)
+
+    def data(self, value: Any) -> Any:
+        """Decoded data (an error body) with every known secret masked in its texts."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {k: self.data(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.data(v) for v in value]
+        return value
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {k: REDACTED if k.lower() in SECRET_HEADERS else self.text(v) for k, v in headers.items()}

@@ -1,0 +1,187 @@
+"""Auth strategies: single-flight renewal, rotation saved before use, 401 handling, invalid_grant."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+
+import pytest
+from aiohttp import web
+
+import accounting_bridge as ab
+from accounting_bridge.transport import (
+    ApiKeyHeader,
+    ApiKeyQuery,
+    MemoryTokenStore,
+    OAuth2Client,
+    Request,
+    Token,
+    TokenAuth,
+    Transport,
+    TransportConfig,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+class OAuthServer:
+    """Issues 1-hour access tokens and single-use rotating refresh tokens; `/data` needs a current token."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.counter = itertools.count(1)
+        self.valid_access: set[str] = set()
+        self.valid_refresh: set[str] = set()
+        self.token_requests: list[str] = []
+        self.events = events
+
+    def issue(self) -> dict[str, object]:
+        n = next(self.counter)
+        access, refresh = f"access-{n}-secretvalue", f"refresh-{n}-secretvalue"
+        self.valid_access = {access}
+        self.valid_refresh.add(refresh)
+        return {"access_token": access, "refresh_token": refresh, "expires_in": 3600, "token_type": "Bearer"}
+
+    async def token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        grant = str(form["grant_type"])
+        self.token_requests.append(grant)
+        await asyncio.sleep(0.02)  # long enough for every concurrent caller to pile up behind the lock
+        if grant == "refresh_token":
+            used = str(form["refresh_token"])
+            if used not in self.valid_refresh:
+                return web.json_response({"error": "invalid_grant"}, status=400)
+            self.valid_refresh.discard(used)
+        elif form.get("client_secret") != "client-secret-value":
+            return web.json_response({"error": "invalid_client"}, status=401)
+        return web.json_response(self.issue())
+
+    async def data(self, request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in self.valid_access:
+            return web.json_response({"message": "expired"}, status=401)
+        self.events.append(f"used {token}")
+        return web.json_response({"ok": True})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/token", self.token)
+        app.router.add_get("/data", self.data)
+        return app
+
+
+class RecordingStore(MemoryTokenStore):
+    def __init__(self, events: list[str], initial: dict[str, Token] | None = None) -> None:
+        super().__init__(initial)
+        self.events = events
+
+    async def save(self, key: str, token: Token) -> None:
+        self.events.append(f"saved {token.access_token}")
+        await super().save(key, token)
+
+
+async def _setup(local_server, events: list[str], *, store: MemoryTokenStore | None = None):
+    server = OAuthServer(events)
+    base = await local_server(server.app())
+    clock = Clock()
+    client = OAuth2Client(token_url=f"{base}/token", client_id="cid", client_secret="client-secret-value", clock=clock)
+    auth = TokenAuth(
+        store_key="cid@test",
+        obtain=client.client_credentials,
+        refresh=client.refresh_token,
+        store=store,
+        clock=clock,
+    )
+    transport = Transport(TransportConfig(backend="oauth-test", base_url=base), auth=auth, secrets=client.secrets())
+    return server, clock, auth, transport
+
+
+async def test_twenty_concurrent_callers_cause_exactly_one_refresh(local_server) -> None:
+    events: list[str] = []
+    store = RecordingStore(events)
+    server, clock, auth, transport = await _setup(local_server, events, store=store)
+    await transport.send(Request("GET", "/data"))
+    assert server.token_requests == ["client_credentials"]
+    clock.now += dt.timedelta(hours=2)  # the access token has expired
+    results = await asyncio.gather(*(transport.send(Request("GET", "/data")) for _ in range(20)))
+    await transport.aclose()
+    assert all(r.status == 200 for r in results)
+    assert server.token_requests == ["client_credentials", "refresh_token"]
+    assert store.tokens["cid@test"].refresh_token == "refresh-2-secretvalue"
+    # the rotated token was persisted before the new access token was first used
+    assert events.index("saved access-2-secretvalue") < events.index("used access-2-secretvalue")
+
+
+async def test_401_renews_once_and_retries(local_server) -> None:
+    events: list[str] = []
+    server, clock, auth, transport = await _setup(local_server, events)
+    await transport.send(Request("GET", "/data"))
+    server.valid_access = set()  # revoked server-side, not expired locally
+    response = await transport.send(Request("GET", "/data"))
+    assert response.status == 200
+    assert server.token_requests == ["client_credentials", "refresh_token"]
+    server.valid_access = set()
+    server.issue = lambda: {"access_token": "never-valid", "expires_in": 3600}  # type: ignore[method-assign]
+    with pytest.raises(ab.AuthenticationError):
+        await transport.send(Request("GET", "/data"))
+    await transport.aclose()
+    assert server.token_requests.count("refresh_token") + server.token_requests.count("client_credentials") == 3
+
+
+async def test_used_refresh_token_is_a_clear_authentication_error(local_server) -> None:
+    events: list[str] = []
+    stale = Token(access_token="stale-access", refresh_token="refresh-0-already-used", expires_at=None)
+    store = MemoryTokenStore({"cid@test": stale})
+    server, clock, auth, transport = await _setup(local_server, events, store=store)
+    auth.obtain = None  # refresh-token grant only: no client credentials to fall back on
+    with pytest.raises(ab.AuthenticationError) as info:
+        await transport.send(Request("GET", "/data"))
+    await transport.aclose()
+    assert "already used" in str(info.value)
+    assert "refresh-0-already-used" not in str(info.value)
+
+
+async def test_token_provider_is_asked_again_after_401(local_server) -> None:
+    tokens = iter(["first-provided-token", "second-provided-token"])
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        token = request.headers["Authorization"]
+        seen.append(token)
+        return web.json_response({}, status=200 if token.endswith("second-provided-token") else 401)
+
+    async def provider() -> str:
+        return next(tokens)
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    base = await local_server(app)
+    transport = Transport(
+        TransportConfig(backend="provider", base_url=base), auth=TokenAuth.from_provider(provider, store_key="p")
+    )
+    assert (await transport.send(Request("GET", "/x"))).status == 200
+    await transport.aclose()
+    assert seen == ["Bearer first-provided-token", "Bearer second-provided-token"]
+
+
+async def test_api_key_strategies_put_the_key_where_asked(local_server) -> None:
+    seen: list[tuple[str | None, str | None]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.query.get("api_key"), request.headers.get("X-Api-Key")))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    base = await local_server(app)
+    for auth in (ApiKeyQuery("key-in-query-1234"), ApiKeyHeader("key-in-header-1234", header="X-Api-Key", prefix="")):
+        transport = Transport(TransportConfig(backend="keys", base_url=base), auth=auth)
+        await transport.send(Request("GET", "/x"))
+        await transport.aclose()
+    assert seen == [("key-in-query-1234", None), (None, "key-in-header-1234")]

@@ -1,0 +1,131 @@
+"""The header-driven limiter: it waits for the reset instead of collecting 429s."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+from aiohttp import web
+
+from accounting_bridge.transport import RateLimiter, Request, Transport, TransportConfig, parse_rate_headers
+
+
+class QuotaServer:
+    """Grants `quota` requests per `window` seconds, announces the window in X-Rate-Limit-* headers, 429 past it."""
+
+    def __init__(self, quota: int, window: float) -> None:
+        self.quota, self.window = quota, window
+        self.started: float | None = None
+        self.used = 0
+        self.arrivals: list[float] = []
+        self.rejected = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        now = time.monotonic()
+        self.arrivals.append(now)
+        if self.started is None or now >= self.started + self.window:
+            self.started, self.used = now, 0
+        left = self.started + self.window - now
+        headers = {"X-Rate-Limit-Limit": str(self.quota), "X-Rate-Limit-Reset": str(math.ceil(left))}
+        if self.used >= self.quota:
+            self.rejected += 1
+            headers["X-Rate-Limit-Remaining"] = "0"
+            return web.json_response({"message": "slow down"}, status=429, headers=headers)
+        self.used += 1
+        headers["X-Rate-Limit-Remaining"] = str(self.quota - self.used)
+        await asyncio.sleep(0.01)
+        return web.json_response({"ok": True}, headers=headers)
+
+
+async def test_no_request_is_sent_while_remaining_is_zero_before_reset(local_server) -> None:
+    arrivals: list[float] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        arrivals.append(time.monotonic())
+        remaining = "0" if len(arrivals) == 1 else "5"
+        return web.json_response({}, headers={"X-Rate-Limit-Remaining": remaining, "X-Rate-Limit-Reset": "1"})
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    base = await local_server(app)
+    transport = Transport(TransportConfig(backend="limit-a", base_url=base))
+    await transport.send(Request("GET", "/x"))
+    await transport.send(Request("GET", "/x"))
+    await transport.aclose()
+    assert len(arrivals) == 2
+    assert arrivals[1] - arrivals[0] >= 0.95  # the second request waited for the announced reset
+
+
+async def test_concurrent_burst_learns_the_window_first_and_gets_no_429(local_server) -> None:
+    server = QuotaServer(quota=4, window=1.0)
+    app = web.Application()
+    app.router.add_get("/x", server.handle)
+    base = await local_server(app)
+    transport = Transport(TransportConfig(backend="limit-b", base_url=base))
+    results = await asyncio.gather(*(transport.send(Request("GET", "/x")) for _ in range(10)))
+    await transport.aclose()
+    assert [r.status for r in results] == [200] * 10
+    assert server.rejected == 0
+    assert transport.attempts == 10
+
+
+async def test_backend_without_headers_is_not_throttled(local_server) -> None:
+    in_flight = {"now": 0, "max": 0}
+
+    async def handler(request: web.Request) -> web.Response:
+        in_flight["now"] += 1
+        in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        await asyncio.sleep(0.05)
+        in_flight["now"] -= 1
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    base = await local_server(app)
+    transport = Transport(TransportConfig(backend="limit-c", base_url=base))
+    await transport.send(Request("GET", "/x"))  # teaches the limiter that there are no headers
+    await asyncio.gather(*(transport.send(Request("GET", "/x")) for _ in range(8)))
+    await transport.aclose()
+    assert in_flight["max"] == 8
+
+
+async def test_max_concurrency_caps_requests_in_flight(local_server) -> None:
+    in_flight = {"now": 0, "max": 0}
+
+    async def handler(request: web.Request) -> web.Response:
+        in_flight["now"] += 1
+        in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        await asyncio.sleep(0.02)
+        in_flight["now"] -= 1
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    base = await local_server(app)
+    transport = Transport(TransportConfig(backend="limit-d", base_url=base, max_concurrency=2))
+    await asyncio.gather(*(transport.send(Request("GET", "/x")) for _ in range(8)))
+    await transport.aclose()
+    assert in_flight["max"] == 2
+
+
+async def test_limiter_counts_requests_in_flight() -> None:
+    limiter = RateLimiter()
+    await limiter.acquire()  # the probe
+    await limiter.release({"X-Rate-Limit-Remaining": "3", "X-Rate-Limit-Reset": "60"}, 200)
+    for _ in range(3):
+        await limiter.acquire()
+    assert limiter.remaining == 0
+    # A late answer still says 2 left, but three requests are in flight: nothing more may go.
+    await limiter.release({"X-Rate-Limit-Remaining": "2", "X-Rate-Limit-Reset": "59"}, 200)
+    assert limiter.remaining == 0
+    blocked = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0.05)
+    assert not blocked.done()
+    blocked.cancel()
+
+
+def test_parse_rate_headers() -> None:
+    window = parse_rate_headers({"X-Rate-Limit-Limit": "1000", "X-Rate-Limit-Remaining": "999", "X-Rate-Limit-Reset": "3600"})
+    assert window is not None and (window.limit, window.remaining, window.reset) == (1000, 999, 3600.0)
+    assert parse_rate_headers({"X-Rate-Limit-Limit": "5"}) is None

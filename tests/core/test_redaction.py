@@ -1,0 +1,91 @@
+"""Secrets never reach a log line, an exception text or a repr."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from aiohttp import web
+
+import accounting_bridge as ab
+from accounting_bridge.transport import (
+    ApiKeyQuery,
+    OAuth2Client,
+    Redactor,
+    Request,
+    TokenAuth,
+    Transport,
+    TransportConfig,
+)
+
+API_KEY = "sk-live-0123456789abcdef"
+ACCESS = "eyJhbGciOi-access-token-abc"
+REFRESH = "rt-refresh-token-xyz-987"
+CLIENT_SECRET = "client-secret-shh-42"
+
+
+async def test_api_key_and_tokens_never_reach_logs_or_errors(local_server, caplog, fake_sleep) -> None:
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"access_token": ACCESS, "refresh_token": REFRESH, "expires_in": 3600})
+
+    async def fail(request: web.Request) -> web.Response:
+        # a careless backend echoes the credentials back in its error body
+        return web.json_response(
+            {"message": f"bad key {request.query.get('api_key')} / {request.headers.get('Authorization')}"}, status=500
+        )
+
+    async def drop(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    app.router.add_get("/fail", fail)
+    app.router.add_post("/fail", fail)
+    app.router.add_get("/drop", drop)
+    base = await local_server(app)
+    caplog.set_level(logging.DEBUG, logger="accounting_bridge")
+
+    texts: list[str] = []
+    keyed = Transport(TransportConfig(backend="redact", base_url=base), auth=ApiKeyQuery(API_KEY), sleep=fake_sleep)
+    client = OAuth2Client(token_url=f"{base}/token", client_id="cid", client_secret=CLIENT_SECRET)
+    bearer = Transport(
+        TransportConfig(backend="redact-oauth", base_url=base),
+        auth=TokenAuth(store_key="cid", obtain=client.client_credentials, refresh=client.refresh_token),
+        secrets=client.secrets(),
+        sleep=fake_sleep,
+    )
+    for transport in (keyed, bearer):
+        for path in ("/fail", "/drop"):
+            with pytest.raises(ab.AccountingError) as info:
+                await transport.send(Request("GET", path, params={"page": "1"}))
+            texts += [str(info.value), repr(info.value), repr(getattr(info.value, "detail", None))]
+        with pytest.raises(ab.WriteOutcomeUnknown) as unknown:
+            await transport.send(Request("POST", "/fail", json={}))
+        texts += [str(unknown.value), repr(transport)]
+        await transport.aclose()
+
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "attempt 1" in logged and "/fail" in logged and "api_key=***" in logged  # the lines exist
+    everything = logged + "\n".join(texts)
+    for secret in (API_KEY, ACCESS, REFRESH, CLIENT_SECRET):
+        assert secret not in everything
+
+
+def test_settings_and_ledger_reprs_hide_secrets() -> None:
+    auth = ApiKeyQuery(API_KEY)
+    assert API_KEY not in repr(auth)
+    assert ACCESS not in repr(ab.Token(access_token=ACCESS, refresh_token=REFRESH))
+    assert REFRESH not in repr(ab.Token(access_token=ACCESS, refresh_token=REFRESH))
+
+
+def test_redactor_masks_query_parameters_and_known_values() -> None:
+    redactor = Redactor([API_KEY])
+    url = redactor.url(f"https://x.test/api?api_key={API_KEY}&from=2026-01-01&token=abc")
+    assert API_KEY not in url and "token=***" in url and "from=2026-01-01" in url
+    assert redactor.text(f"key {API_KEY} leaked") == "key *** leaked"
+    assert redactor.headers({"Authorization": "Bearer x", "Accept": "application/json"}) == {
+        "Authorization": "***",
+        "Accept": "application/json",
+    }
