@@ -1,0 +1,78 @@
+"""Upload attachments, submit a registration, clean up after a definite failure.
+
+Shared by both adapters because both APIs attach files the same way (upload first, then reference the returned
+xids); the adapter hands in its own `upload`, `submit` and `delete` coroutines, so no transport, auth or path is
+shared.
+
+Cleanup rule: when the submission failed *definitely* (a 4xx, a request that provably never left), the files
+uploaded for it are deleted so nothing is orphaned. When the outcome is *unknown* (connection dropped, 5xx or
+timeout after the request was sent) they are kept: the registration may exist and reference them — a delete
+would then either be refused (409, delete-protected) or, if the server is still processing the request, strip the
+documentation from a registration that is about to be created. The `WriteOutcomeUnknown` names the kept files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from accounting_bridge.errors import AccountingError, TransportError, WriteOutcomeUnknown
+from accounting_bridge.models import Document, Registration
+
+__all__ = ["submit_with_attachments"]
+
+logger = logging.getLogger("accounting_bridge")
+
+
+async def submit_with_attachments(
+    registration: Registration,
+    *,
+    upload: Callable[[Document], Awaitable[int]],
+    submit: Callable[[Sequence[int]], Awaitable[int]],
+    delete: Callable[[int], Awaitable[None]] | None,
+    backend: str,
+) -> tuple[int, list[int]]:
+    """Returns (registration xid, attachment xids)."""
+    results = await asyncio.gather(*(upload(doc) for doc in registration.attachments), return_exceptions=True)
+    uploaded = [r for r in results if isinstance(r, int)]
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        await _cleanup(uploaded, delete, backend)
+        first = failures[0]
+        if isinstance(first, WriteOutcomeUnknown):
+            raise TransportError(
+                "the registration was not submitted: an attachment upload failed ambiguously (a hidden, unattached "
+                f"file may remain in the archive): {first.message}",
+                backend=backend,
+            ) from None
+        raise first
+    try:
+        xid = await submit(uploaded)
+    except WriteOutcomeUnknown as exc:
+        if uploaded:
+            raise WriteOutcomeUnknown(
+                f"{exc.message}; the uploaded attachments (archive files {', '.join(map(str, uploaded))}) were kept "
+                "because the registration may reference them",
+                backend=exc.backend,
+                reference=exc.reference,
+                request_id=exc.request_id,
+            ) from None
+        raise
+    except Exception:
+        await _cleanup(uploaded, delete, backend)
+        raise
+    return xid, uploaded
+
+
+async def _cleanup(xids: Sequence[int], delete: Callable[[int], Awaitable[None]] | None, backend: str) -> None:
+    if not xids:
+        return
+    if delete is None:
+        logger.warning("%s: no delete endpoint: uploaded archive files %s remain unattached", backend, list(xids))
+        return
+    for xid in xids:
+        try:
+            await delete(xid)
+        except AccountingError as exc:
+            logger.warning("%s: could not delete orphaned archive file %s: %s", backend, xid, exc)
