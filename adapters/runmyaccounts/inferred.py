@@ -1,0 +1,94 @@
+"""Everything about Run my Accounts that is INFERRED, not documented — in one place, so it is easy to correct.
+
+Tag [I] in `shared/backends/runmyaccounts.md`. Each choice is a module constant or a small pure function; the
+adapter settings can override the ones that matter per tenant.
+
+1. `POST gl` / `POST gl/yearend` bodies: no documentation exists. The shape follows SQL-Ledger's GL transaction
+   (Run my Accounts is built on SQL-Ledger; `ledger123/runmyaccounts` `api/gl.json`): a header with `reference`,
+   `transdate`, `description`, `curr`, `notes`, `department` and lines with `accno`, `debit`, `credit` (one of them
+   zero), `memo`, `source`, `projectnumber`, `taxamount`, rendered in the same mapped XML/JSON notation as the
+   documented entities. Root/list element names below are guesses.
+2. Which chart account is a *bank* account (payments must not be posted to one): the chart carries no type flag
+   we know of; SQL-Ledger marks payment accounts with the link `AR_paid`, which the transfer account 1090 has too.
+   Rule: an explicit `bank_accounts` setting wins; otherwise an account is a bank account when its link contains
+   `AR_paid` and its number is in the Swiss SME chart's liquid-funds range 1000-1089 (cash, postal, bank) —
+   1090 (transfer / clearing) and above are not.
+3. Listing *all* payments: `payment_list?processed=<ts>` returns "payments not processed after <ts>"; with a
+   timestamp far in the future that is every payment (the neutral `payments.list()` uses this).
+4. The root element of the receipt-upload answer (`beleg`) and the payable-payment answer (`payment`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Collection
+from decimal import Decimal
+from typing import Any
+
+from accounting_bridge.models import Registration
+
+from .records import Chart
+from .wire import format_date, format_decimal
+
+__all__ = [
+    "BELEG_ROOT",
+    "GL_LINES_WRAPPER",
+    "GL_LINE_ITEM",
+    "GL_ROOT",
+    "PAYMENT_LIST_ALL",
+    "YEAREND_ROOT",
+    "encode_gl",
+    "is_bank_account",
+]
+
+GL_ROOT = "gl"
+YEAREND_ROOT = "gl"
+GL_LINES_WRAPPER = "lines"
+GL_LINE_ITEM = "line"
+BELEG_ROOT = "beleg"
+PAYMENT_LIST_ALL = "9999-12-31T23:59"
+BANK_RANGE = (1000, 1089)
+
+
+def encode_gl(registration: Registration, *, department: str | None = None) -> dict[str, Any]:
+    """[I] A GL journal entry in SQL-Ledger form: neutral + amounts are debits, - amounts credits."""
+    lines = []
+    for line in registration.lines:
+        debit = line.amount if line.amount > 0 else Decimal(0)
+        credit = -line.amount if line.amount < 0 else Decimal(0)
+        entry: dict[str, Any] = {
+            "accno": line.account,
+            "debit": format_decimal(debit),
+            "credit": format_decimal(credit),
+            "memo": line.text or "",
+            "source": registration.reference or "",
+        }
+        if line.vat_code:
+            entry["taxaccno"] = line.vat_code
+        lines.append(entry)
+    return {
+        "reference": registration.reference or "",
+        "transdate": format_date(registration.date),
+        "description": registration.description,
+        "curr": registration.currency or "CHF",
+        "notes": "",
+        "department": department or "",
+        GL_LINES_WRAPPER: {GL_LINE_ITEM: lines},
+    }
+
+
+def is_bank_account(chart: Chart | None, accno: str, *, bank_accounts: Collection[str] | None = None) -> bool:
+    """[I] Whether payments must not be booked to `accno` (see rule 2 of the module doc)."""
+    if bank_accounts is not None:
+        return accno in bank_accounts
+    if chart is None or "AR_paid" not in chart.link:
+        return False
+    try:
+        number = int(accno)
+    except ValueError:
+        return False
+    return BANK_RANGE[0] <= number <= BANK_RANGE[1]
+
+
+def payment_list_all_timestamp(_today: _dt.date | None = None) -> str:
+    return PAYMENT_LIST_ALL
