@@ -16,6 +16,7 @@ import aiohttp
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from .. import jsoncodec
@@ -169,6 +170,17 @@ class _Wait(wait_base):
         return self.policy.wait(retry_state.attempt_number, hint)
 
 
+class _PastDeadline(stop_base):
+    """Stop when the next wait would end past the overall deadline (on the transport's clock)."""
+
+    def __init__(self, clock: Callable[[], float], deadline: float) -> None:
+        self.clock = clock
+        self.deadline_at = clock() + deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.clock() + (retry_state.upcoming_sleep or 0.0) >= self.deadline_at
+
+
 class Transport:
     """Sends `Request`s for one ledger. Owns its aiohttp session unless one was passed in."""
 
@@ -234,13 +246,8 @@ class Transport:
         """
         policy = self.config.retry
         state = _CallState()
-        started = self.clock()
-
-        def past_deadline(retry_state: RetryCallState) -> bool:
-            return self.clock() - started + (retry_state.upcoming_sleep or 0.0) >= policy.deadline
-
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_retries + 1) | past_deadline,
+            stop=stop_after_attempt(policy.max_retries + 1) | _PastDeadline(self.clock, policy.deadline),
             wait=_Wait(policy),
             retry=retry_if_exception_type(_Retryable),
             sleep=self.sleep,
