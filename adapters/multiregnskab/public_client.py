@@ -533,4 +533,3 @@ class MultiRegnskabAdapter(HttpAdapter):
             registration, upload=upload, submit=submit, delete=delete, backend=self.name
         )
         return RegistrationRef(id=str(xid), reference=reference, raw={"xid": xid, "filesToAttachXids": files})
-

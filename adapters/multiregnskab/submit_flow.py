@@ -51,8 +51,9 @@ async def submit_with_attachments(
         xid = await submit(uploaded)
     except WriteOutcomeUnknown as exc:
         if uploaded:
+            message = exc.message.removesuffix(f" (reference {exc.reference!r})") if exc.reference else exc.message
             raise WriteOutcomeUnknown(
-                f"{exc.message}; the uploaded attachments (archive files {', '.join(map(str, uploaded))}) were kept "
+                f"{message}; the uploaded attachments (archive files {', '.join(map(str, uploaded))}) were kept "
                 "because the registration may reference them",
                 backend=exc.backend,
                 reference=exc.reference,

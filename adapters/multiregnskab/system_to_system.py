@@ -225,4 +225,3 @@ class MultiRegnskabS2SAdapter(HttpAdapter):
             for item, row in zip(items, rows, strict=True):
                 result.append(attrs.evolve(item, id=str(wire.xid_of(row, "bank transaction")), raw=dict(row)))
         return result
-

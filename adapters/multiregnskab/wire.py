@@ -61,7 +61,6 @@ class MoneyFormatError(ValueError):
 
 
 _DIGITS = re.compile(r"\d+")
-_GROUPED = re.compile(r"\d{1,3}(?:[{sep}]\d{{3}})+")
 
 
 def format_money(value: Decimal, *, thousands: bool = False) -> str:
@@ -159,7 +158,7 @@ def parse_money(text: str) -> Decimal:
 def _grouped(whole: str, sep: str) -> bool:
     if sep not in whole:
         return bool(_DIGITS.fullmatch(whole))
-    return re.fullmatch(_GROUPED.pattern.format(sep=re.escape(sep)), whole) is not None
+    return re.fullmatch(r"\d{1,3}(?:" + re.escape(sep) + r"\d{3})+", whole) is not None
 
 
 def _money(data: Mapping[str, Any], key: str, what: str) -> Decimal | None:
@@ -574,9 +573,7 @@ def check_registration(registration: Registration) -> list[FieldError]:
         if _decimals(line.amount) > 2:
             errors.append(FieldError(f"lines[{index}].amount", "more than two decimals"))
         if line.text is not None:
-            errors.append(
-                FieldError(f"lines[{index}].text", "Multi-Regnskab lines have no text (use the description)")
-            )
+            errors.append(FieldError(f"lines[{index}].text", "Multi-Regnskab lines have no text (use the description)"))
     if registration.currency is not None and registration.currency.upper() != "DKK":
         errors.append(FieldError("currency", "Multi-Regnskab registrations carry no currency: only DKK is accepted"))
     return errors
