@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -239,3 +240,21 @@ async def test_shared_session_is_not_closed(local_server, fake_sleep) -> None:
         await transport.send(Request("GET", "/ok"))
         await transport.aclose()
         assert not shared.closed
+
+
+async def test_per_attempt_timeout_then_retry(local_server, fake_sleep) -> None:
+    calls = {"n": 0}
+
+    async def slow_once(request: web.Request) -> web.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            await asyncio.sleep(2)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/slow", slow_once)
+    base = await local_server(app)
+    transport = Transport(TransportConfig(backend="test", base_url=base, timeout=0.2), sleep=fake_sleep)
+    response = await transport.send(Request("GET", "/slow"))
+    await transport.aclose()
+    assert response.status == 200 and calls["n"] == 2 and len(fake_sleep.delays) == 1
