@@ -248,7 +248,7 @@ async def test_per_attempt_timeout_then_retry(local_server, fake_sleep) -> None:
     async def slow_once(request: web.Request) -> web.Response:
         calls["n"] += 1
         if calls["n"] == 1:
-            await asyncio.sleep(2)
+            await asyncio.sleep(0.6)
         return web.json_response({"ok": True})
 
     app = web.Application()
