@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -35,7 +36,8 @@ async def test_read_succeeds_after_n_failures(mock_http, fake_sleep, failures: i
         assert 0.75 * 0.5 * 2 ** (n - 1) <= delay <= 0.5 * 2 ** (n - 1)
 
 
-async def test_retries_exhausted_raise_the_typed_error_with_request_id(mock_http, fake_sleep) -> None:
+async def test_retries_exhausted_raise_the_typed_error_with_request_id(mock_http, fake_sleep, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="accounting_bridge")
     for _ in range(3):
         mock_http.get(f"{BASE}/items", status=502, headers={"X-Request-Id": "req-42"}, payload={"message": "down"})
     transport = make_transport(fake_sleep, max_retries=2)
@@ -45,6 +47,9 @@ async def test_retries_exhausted_raise_the_typed_error_with_request_id(mock_http
     assert info.value.status == 502 and info.value.request_id == "req-42"
     assert "down" in str(info.value) and "req-42" in str(info.value)
     assert transport.attempts == 3
+    debug_lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(":")[0] for line in debug_lines] == ["test attempt 1", "test attempt 2", "test attempt 3"]
+    assert all("GET http://backend.test/api/items -> 502" in line and "request_id=req-42" in line for line in debug_lines)
 
 
 @pytest.mark.parametrize(
