@@ -1,0 +1,96 @@
+"""Fixtures: the Multi-Regnskab sandbox on 127.0.0.1 and ledgers of both adapters connected to it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import accounting_bridge as ab
+from accounting_bridge.adapters.multiregnskab.sandbox import MultiRegnskabSandbox
+
+
+class FakeSleep:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+def load_payroll_example() -> ModuleType:
+    """The user code of the payroll example, loaded by path (tests run with --import-mode=importlib)."""
+    name = "multiregnskab_payroll_example"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("payroll_example.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[MultiRegnskabSandbox]:
+    async with MultiRegnskabSandbox() as sb:
+        yield sb
+
+
+@pytest.fixture
+def sleep() -> FakeSleep:
+    return FakeSleep()
+
+
+def connect_public(sandbox: MultiRegnskabSandbox, sleep: FakeSleep | None = None, **settings: Any) -> ab.Ledger:
+    settings.setdefault("password", sandbox.password)
+    ledger = ab.connect("multiregnskab", base_url=sandbox.public_url, username=sandbox.username, **settings)
+    ledger.adapter.transport.sleep = sleep or FakeSleep()  # type: ignore[attr-defined]
+    return ledger
+
+
+def connect_s2s(sandbox: MultiRegnskabSandbox, sleep: FakeSleep | None = None, **settings: Any) -> ab.Ledger:
+    settings.setdefault("api_key", sandbox.api_key)
+    settings.setdefault("company", 1002)
+    ledger = ab.connect("multiregnskab-s2s", base_url=sandbox.s2s_url, **settings)
+    ledger.adapter.transport.sleep = sleep or FakeSleep()  # type: ignore[attr-defined]
+    return ledger
+
+
+@pytest.fixture
+async def ledger(sandbox: MultiRegnskabSandbox, sleep: FakeSleep) -> AsyncIterator[ab.Ledger]:
+    async with connect_public(sandbox, sleep) as led:
+        yield led
+
+
+@pytest.fixture
+async def s2s(sandbox: MultiRegnskabSandbox, sleep: FakeSleep) -> AsyncIterator[ab.Ledger]:
+    async with connect_s2s(sandbox, sleep) as led:
+        yield led
+
+
+class Connector:
+    def __init__(self, sandbox: MultiRegnskabSandbox, sleep: FakeSleep) -> None:
+        self.sandbox = sandbox
+        self.sleep = sleep
+
+    def public(self, **settings: Any) -> ab.Ledger:
+        return connect_public(self.sandbox, self.sleep, **settings)
+
+    def s2s(self, **settings: Any) -> ab.Ledger:
+        return connect_s2s(self.sandbox, self.sleep, **settings)
+
+
+@pytest.fixture
+def connect(sandbox: MultiRegnskabSandbox, sleep: FakeSleep) -> Connector:
+    return Connector(sandbox, sleep)
+
+
+@pytest.fixture
+def payroll() -> ModuleType:
+    return load_payroll_example()

@@ -1,0 +1,131 @@
+"""Payroll example — user code, backend-neutral: book a monthly salary journal with the payslips attached.
+
+One function, any ledger that supports `Capability.REGISTRATIONS_SUBMIT` (multiregnskab-s2s, multiregnskab,
+runmyaccounts' gl once it exists, memory):
+
+    ref = await submit_monthly_payroll(ledger, period=date(2026, 11, 30), payslips=[...], payslip_pdf=pdf_bytes)
+
+The journal (positive = debit, negative = credit; it sums to zero):
+
+    gross wages (expense)                       + gross
+    employer pension contribution (expense)     + employer pension
+    withheld income tax, A-skat (liability)     - A-skat
+    labour-market contribution, AM-bidrag       - AM-bidrag
+    pension payable (employee + employer)       - pensions
+    net pay to the clearing account             - net pay
+
+The payroll system computes the figures; this code only books them. Account numbers are the caller's (they
+differ per chart of accounts); the defaults follow a common Danish small-business chart.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from decimal import Decimal
+
+import attrs
+
+import accounting_bridge as ab
+
+__all__ = ["PayrollAccounts", "Payslip", "build_payroll_registration", "minimal_pdf", "submit_monthly_payroll"]
+
+CENT = Decimal("0.01")
+
+
+@attrs.frozen(kw_only=True)
+class Payslip:
+    """One employee's month, as the payroll system computed it (DKK)."""
+
+    employee: str
+    gross: Decimal
+    employee_pension: Decimal  # withheld from the wage
+    employer_pension: Decimal  # paid on top by the employer
+    am_contribution: Decimal  # AM-bidrag, 8 % of (gross - employee pension)
+    income_tax: Decimal  # A-skat withheld
+
+    @property
+    def net_pay(self) -> Decimal:
+        return self.gross - self.employee_pension - self.am_contribution - self.income_tax
+
+
+@attrs.frozen(kw_only=True)
+class PayrollAccounts:
+    gross_wages: str = "2210"  # Lønninger
+    employer_pension: str = "2230"  # Pension, arbejdsgiver
+    income_tax_payable: str = "8240"  # Skyldig A-skat
+    am_contribution_payable: str = "8250"  # Skyldig AM-bidrag
+    pension_payable: str = "8260"  # Skyldig pension
+    net_pay_clearing: str = "8270"  # Skyldig nettoløn (clearing, paid out from the bank later)
+
+
+def build_payroll_registration(
+    *,
+    period: _dt.date,
+    payslips: Sequence[Payslip],
+    payslip_pdf: bytes,
+    accounts: PayrollAccounts = PayrollAccounts(),
+) -> ab.Registration:
+    """The neutral registration: one journal for the month, the payslips attached as one PDF."""
+
+    def total(field: str) -> Decimal:
+        return sum((Decimal(getattr(p, field)) for p in payslips), Decimal(0)).quantize(CENT)
+
+    gross = total("gross")
+    employer_pension = total("employer_pension")
+    pensions = total("employee_pension") + employer_pension
+    am = total("am_contribution")
+    tax = total("income_tax")
+    net = sum((p.net_pay for p in payslips), Decimal(0)).quantize(CENT)
+    lines = [
+        ab.PostingLine(account=accounts.gross_wages, amount=gross),
+        ab.PostingLine(account=accounts.employer_pension, amount=employer_pension),
+        ab.PostingLine(account=accounts.income_tax_payable, amount=-tax),
+        ab.PostingLine(account=accounts.am_contribution_payable, amount=-am),
+        ab.PostingLine(account=accounts.pension_payable, amount=-pensions),
+        ab.PostingLine(account=accounts.net_pay_clearing, amount=-net),
+    ]
+    month = period.strftime("%Y-%m")
+    return ab.Registration(
+        date=period,
+        description=f"Løn {month} ({len(payslips)} medarbejdere)",
+        lines=[line for line in lines if line.amount != 0],
+        attachments=[
+            ab.Document(
+                filename=f"loensedler-{month}.pdf",
+                content=payslip_pdf,
+                content_type="application/pdf",
+                description=f"Lønsedler {month}",
+                date=period,
+            )
+        ],
+        reference=f"payroll-{month}",
+    )
+
+
+async def submit_monthly_payroll(
+    ledger: ab.Ledger,
+    *,
+    period: _dt.date,
+    payslips: Sequence[Payslip],
+    payslip_pdf: bytes,
+    accounts: PayrollAccounts = PayrollAccounts(),
+) -> ab.RegistrationRef:
+    """Submit the month's salary journal. An unknown outcome surfaces as `ab.WriteOutcomeUnknown` carrying
+    ``payroll-YYYY-MM``: check the backend (or your sync journal) before submitting that month again."""
+    registration = build_payroll_registration(
+        period=period, payslips=payslips, payslip_pdf=payslip_pdf, accounts=accounts
+    )
+    return await ledger.registrations.submit(registration)
+
+
+def minimal_pdf(text: str) -> bytes:
+    """A tiny valid-looking PDF for examples and tests."""
+    safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+        + f"% {safe}\n".encode()
+        + b"trailer<</Root 1 0 R>>\n%%EOF\n"
+    )

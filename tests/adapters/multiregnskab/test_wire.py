@@ -1,0 +1,245 @@
+"""Pure codec tests: Danish money both ways (examples + hypothesis round trips), tokens, payload shapes."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import accounting_bridge as ab
+from accounting_bridge.adapters.multiregnskab import wire
+from accounting_bridge.adapters.multiregnskab.s2s_contract import DEFAULT_CONTRACT
+from accounting_bridge.errors import ConfigurationError, ResponseError
+
+# --- money: examples ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("9.999,99", "9999.99"),
+        ("-1250,00", "-1250.00"),
+        ("197,00", "197.00"),
+        ("33,95", "33.95"),
+        ("1.234.567,89", "1234567.89"),
+        ("-1.250,5", "-1250.5"),
+        ("1250.00", "1250.00"),  # international
+        ("-1250.00", "-1250.00"),
+        ("1,250.00", "1250.00"),
+        ("1,234,567.89", "1234567.89"),
+        ("1.250", "1250"),  # Danish thousands
+        ("0.125", "0.125"),  # leading zero: a decimal point
+        ("12.5", "12.5"),
+        ("100", "100"),
+        ("+5", "5"),
+        ("100,00-", "-100.00"),
+        (" 1 250,00 ", "1250.00"),
+        ("1\u00a0250,00", "1250.00"),
+        ("0,00", "0.00"),
+    ],
+)
+def test_parse_money_examples(text: str, expected: str) -> None:
+    value = wire.parse_money(text)
+    assert value == Decimal(expected)
+    assert str(value) == expected  # exact digits, no float
+
+
+@pytest.mark.parametrize(
+    "text", ["", "abc", "1,2,3", "3.35,00", "1.2.3", "1,250,00", "--5", "1e5", "12,", ",5", "1..0", "NaN", "1 2"]
+)
+def test_parse_money_refuses_garbage(text: str) -> None:
+    with pytest.raises(wire.MoneyFormatError):
+        wire.parse_money(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "plain", "grouped"),
+    [
+        ("9999.99", "9999,99", "9.999,99"),
+        ("-1250", "-1250,00", "-1.250,00"),
+        ("0", "0,00", "0,00"),
+        ("-0.00", "0,00", "0,00"),
+        ("0.5", "0,50", "0,50"),
+        ("1234567.891", "1234567,891", "1.234.567,891"),
+    ],
+)
+def test_format_money_examples(value: str, plain: str, grouped: str) -> None:
+    assert wire.format_money(Decimal(value)) == plain
+    assert wire.format_money(Decimal(value), thousands=True) == grouped
+
+
+def test_format_money_refuses_non_decimal() -> None:
+    with pytest.raises(wire.MoneyFormatError):
+        wire.format_money(1.5)  # type: ignore[arg-type]
+    with pytest.raises(wire.MoneyFormatError):
+        wire.format_money(Decimal("NaN"))
+
+
+# --- money: properties -------------------------------------------------------------------------------------------
+
+money = st.decimals(
+    min_value=Decimal("-999999999999.99"), max_value=Decimal("999999999999.99"), places=2, allow_nan=False
+)
+
+
+@given(money)
+def test_danish_round_trip(value: Decimal) -> None:
+    assert wire.parse_money(wire.format_money(value)) == value
+
+
+@given(money)
+def test_danish_grouped_round_trip(value: Decimal) -> None:
+    text = wire.format_money(value, thousands=True)
+    assert wire.parse_money(text) == value
+    assert "." not in text or text.index(".") < text.index(",")
+
+
+@given(money)
+def test_international_input_decodes(value: Decimal) -> None:
+    assert wire.parse_money(format(value, "f")) == value  # "1250.00"
+    assert wire.parse_money(f"{value:,.2f}") == value  # "1,250.00"
+
+
+@given(st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=4, allow_nan=False))
+def test_format_keeps_extra_decimals(value: Decimal) -> None:
+    assert wire.parse_money(wire.format_money(value)) == value
+
+
+@given(money)
+def test_canonical_text_round_trip(value: Decimal) -> None:
+    text = wire.format_money(value)
+    assert wire.format_money(wire.parse_money(text)) == text
+
+
+@given(st.text(max_size=12))
+def test_parse_money_never_crashes_otherwise(text: str) -> None:
+    try:
+        result = wire.parse_money(text)
+    except wire.MoneyFormatError:
+        return
+    assert isinstance(result, Decimal) and result.is_finite()
+
+
+# --- tokens ------------------------------------------------------------------------------------------------------
+
+
+def test_token_expiry_without_zone_is_copenhagen_time() -> None:
+    token = wire.decode_token({"token": "abc", "tokenExpires": "2026-01-15T12:00:00.000", "refreshToken": "r"})
+    assert token.expires_at == _dt.datetime(2026, 1, 15, 11, 0, tzinfo=_dt.timezone.utc)  # CET = UTC+1
+    summer = wire.decode_token(
+        {"token": "abc", "tokenExpires": "2026-07-15T12:00:00.000"}, timezone="Europe/Copenhagen"
+    )
+    assert summer.expires_at == _dt.datetime(2026, 7, 15, 10, 0, tzinfo=_dt.timezone.utc)  # CEST = UTC+2
+    assert summer.refresh_token is None
+
+
+@pytest.mark.parametrize("data", [{}, {"token": ""}, [], {"token": "x", "tokenExpires": "tomorrow"}])
+def test_bad_token_responses(data: object) -> None:
+    with pytest.raises(ResponseError):
+        wire.decode_token(data)
+
+
+# --- shapes ------------------------------------------------------------------------------------------------------
+
+
+def test_registration_payload_shape() -> None:
+    reg = ab.Registration(
+        date=_dt.date(2026, 11, 30),
+        description="Taxi",
+        lines=[
+            ab.PostingLine(account="5820", amount=Decimal("-100")),
+            ab.PostingLine(account="3620", amount=Decimal("45.00"), vat_code="DKI25"),
+            ab.PostingLine(account="3630", amount=Decimal("55.00")),
+        ],
+    )
+    payload = wire.encode_registration(reg, company_xid=7, file_xids=[11, 12])
+    assert payload == {
+        "companyXid": 7,
+        "date": "2026-11-30",
+        "description": "Taxi",
+        "debitCreditlines": [
+            {"accountNumber": "5820", "amount": "-100,00"},
+            {"accountNumber": "3620", "amount": "45,00", "vatCode": "DKI25"},
+            {"accountNumber": "3630", "amount": "55,00"},
+        ],
+        "filesToAttachXids": [{"xid": 11}, {"xid": 12}],
+    }
+
+
+def test_check_registration_limits() -> None:
+    doc = ab.Document(filename="a.pdf", content=b"x", content_type="application/pdf")
+    reg = ab.Registration(
+        date=_dt.date(2026, 1, 1),
+        description="x",
+        lines=[ab.PostingLine(account="1", amount="1.005", text="t"), ab.PostingLine(account="2", amount="-1.005")],
+        attachments=[doc] * 4,
+        currency="EUR",
+    )
+    fields = {e.path for e in wire.check_registration(reg)}
+    assert fields == {"attachments", "lines[0].amount", "lines[1].amount", "lines[0].text", "currency"}
+    # a registration forged past the model's own check is refused here too
+    object.__setattr__(
+        reg, "lines", (ab.PostingLine(account="1", amount="5"), ab.PostingLine(account="2", amount="-4"))
+    )
+    assert "lines" in {e.path for e in wire.check_registration(reg)}
+
+
+def test_customer_round_trip() -> None:
+    customer = ab.Customer(
+        number="K-1",
+        name="Kunde ApS",
+        kind=ab.CustomerKind.COMPANY,
+        email="faktura@kunde.dk",
+        address=ab.Address(street="Bygaden 1", postcode="8000", city="Aarhus C", country="dk"),
+        vat_number="12345678",
+        payment_terms_days=14,
+        language="da",
+    )
+    payload = wire.encode_customer(customer, 1002)
+    assert payload["countryCode"] == "DK" and payload["languageCode"] == "DA" and payload["currencyCode"] == "DKK"
+    assert payload["paymentTermsType"] == "NET" and payload["xid"] == 0 and payload["entityVersion"] == 0
+    decoded = wire.decode_customer({**payload, "xid": 99})
+    expected = attrs.evolve(customer, currency="DKK", address=attrs.evolve(customer.address, country="DK"))
+    assert decoded == expected
+    assert decoded.id == "99" and decoded.address is not None and decoded.address.country == "DK"
+    assert wire.customer_differences(payload, {**payload, "xid": 99, "entityVersion": 3}) == []
+    assert wire.customer_differences(payload, {**payload, "city": "Odense"}) == ["city"]
+
+
+def test_bank_posting_decodes_danish_amount() -> None:
+    posting = wire.decode_bank_posting(
+        {"xid": 5, "bankDate": "2024-12-31", "bankText": "Gebyr", "bankAmount": "-1.197,50"},
+        account="7",
+        currency="DKK",
+    )
+    assert posting.amount == Decimal("-1197.50") and posting.date == _dt.date(2024, 12, 31) and posting.id == "5"
+    with pytest.raises(ResponseError):
+        wire.decode_bank_posting(
+            {"xid": 5, "bankDate": "2024-12-31", "bankText": "x", "bankAmount": "x"}, account="7", currency=None
+        )
+
+
+def test_rename_keys_nested() -> None:
+    data = {"debitCreditlines": [{"amount": "1,00"}], "xid": 1}
+    assert wire.rename_keys(data, {"debitCreditlines": "lines", "amount": "belob"}) == {
+        "lines": [{"belob": "1,00"}],
+        "xid": 1,
+    }
+
+
+def test_contract_overrides() -> None:
+    contract = DEFAULT_CONTRACT.with_overrides(
+        paths={"bank_transactions": "/bank/{companyXid}"}, fields={"bpList": "items"}
+    )
+    assert contract.path("bank_transactions", companyXid=5) == "/bank/5"
+    assert contract.renames == {"bpList": "items"} and contract.inverse_renames == {"items": "bpList"}
+    assert DEFAULT_CONTRACT.path("bank_transactions") == "/bankPostings"  # the default is untouched
+    assert contract.with_overrides(paths={"delete_file": ""}).path("delete_file", companyXid=1, xid=2) is None
+    with pytest.raises(ConfigurationError, match="unknown S2S path"):
+        DEFAULT_CONTRACT.with_overrides(paths={"nope": "/x"})
+    with pytest.raises(ConfigurationError, match="unknown S2S field"):
+        DEFAULT_CONTRACT.with_overrides(fields={"nope": "x"})
