@@ -804,3 +804,18 @@ BELEG_COMMENT_FIELD = "comment"
 #: Content types `/belege` accepts (documented) and its size limit (25 MB).
 BELEG_TYPES = frozenset({"application/pdf", "image/png", "image/jpg", "image/jpeg", "image/gif"})
 BELEG_MAX_BYTES = 25 * 1024 * 1024
+
+
+def error_text(body: bytes, content_type: str = "") -> str | None:
+    """The error message of a response body in either format (``{"error": ..}`` or ``<error>..</error>``)."""
+    if not body.strip():
+        return None
+    try:
+        if "json" in content_type.lower() or not body.lstrip().startswith(b"<"):
+            return error_message(parse_json(body))
+        if parse_xml_root(body) == "error":
+            tree = parse_xml(body)
+            return tree if isinstance(tree, str) and tree else error_message({"error": tree})
+    except ResponseError:
+        return None
+    return None
