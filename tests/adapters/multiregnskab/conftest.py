@@ -10,9 +10,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from accounting_bridge.adapters.multiregnskab.sandbox import MultiRegnskabSandbox
 
 import accounting_bridge as ab
-from accounting_bridge.adapters.multiregnskab.sandbox import MultiRegnskabSandbox
 
 
 class FakeSleep:

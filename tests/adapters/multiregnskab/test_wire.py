@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import attrs
 import pytest
+from accounting_bridge.adapters.multiregnskab import wire
+from accounting_bridge.adapters.multiregnskab.s2s_contract import DEFAULT_CONTRACT
 from hypothesis import given
 from hypothesis import strategies as st
 
 import accounting_bridge as ab
-from accounting_bridge.adapters.multiregnskab import wire
-from accounting_bridge.adapters.multiregnskab.s2s_contract import DEFAULT_CONTRACT
 from accounting_bridge.errors import ConfigurationError, ResponseError
 
 # --- money: examples ---------------------------------------------------------------------------------------------
