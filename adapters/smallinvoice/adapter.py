@@ -121,8 +121,11 @@ class SmallInvoiceSettings(CommonSettings):
         if self.token_key:
             return self.token_key
         key = f"smallinvoice:{self.client_id}"
-        if self.effective_grant == "refresh_token" and self.refresh_token:
-            key += ":" + fingerprint(self.refresh_token)
+        if self.effective_grant == "refresh_token":
+            if self.refresh_token:
+                key += ":" + fingerprint(self.refresh_token)
+        elif self.scopes:  # a token of other scopes is another credential
+            key += ":" + "+".join(sorted(self.scopes))
         return key
 
 

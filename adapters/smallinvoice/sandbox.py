@@ -94,7 +94,9 @@ class Fault:
     body: Any = None
     headers: Mapping[str, str] = attrs.field(factory=dict)
     path: str | None = None  # only requests whose path contains this
+    method: str | None = None  # only requests with this method
     drop: bool = False
+    after_commit: bool = False  # drop only after the request was performed (the write landed, the answer is lost)
 
 
 @attrs.define
@@ -281,9 +283,11 @@ class SmallInvoiceSandbox:
     def token_clock(self) -> float:
         return time.time() + self.clock_offset
 
-    def fail_next(self, status: int = 500, *, count: int = 1, body: Any = None, path: str | None = None) -> None:
+    def fail_next(
+        self, status: int = 500, *, count: int = 1, body: Any = None, path: str | None = None, method: str | None = None
+    ) -> None:
         for _ in range(count):
-            self.faults.append(Fault(status=status, body=body, path=path))
+            self.faults.append(Fault(status=status, body=body, path=path, method=method))
 
     def rate_limit_next(self, *, reset: int = 1, count: int = 1) -> None:
         """The next request(s) get 429 with Remaining=0 and this Reset (and no Retry-After)."""
@@ -296,8 +300,9 @@ class SmallInvoiceSandbox:
                 )
             )
 
-    def drop_next(self, *, path: str | None = None) -> None:
-        self.faults.append(Fault(drop=True, path=path))
+    def drop_next(self, *, path: str | None = None, method: str | None = None, after_commit: bool = False) -> None:
+        """Close the connection without an answer: before the request is performed, or after (`after_commit`)."""
+        self.faults.append(Fault(drop=True, path=path, method=method, after_commit=after_commit))
 
     def status_count(self, status: int) -> int:
         return sum(1 for entry in self.request_log if entry[2] == status)
@@ -340,8 +345,14 @@ class SmallInvoiceSandbox:
             return _json(429, {"code": 6000, "message": "Rate limit exceeded"}, self._rate_headers(now))
         self._window_count += 1
         rate = self._rate_headers(now)
-        fault = self._take_fault(request.path)
+        fault = self._take_fault(request.method, request.path)
         if fault is not None:
+            if fault.drop and fault.after_commit:
+                await self._handle_authorized(request, handler)
+                transport = request.transport
+                if transport is not None:
+                    transport.close()
+                return web.Response(status=500)  # never arrives: the connection is gone
             if fault.drop:
                 transport = request.transport
                 if transport is not None:
@@ -351,6 +362,12 @@ class SmallInvoiceSandbox:
                 self.rate_limited += 1
             body = fault.body if fault.body is not None else {"code": fault.status, "message": "Injected fault"}
             return _json(fault.status, body, {**rate, **fault.headers})
+        response = await self._handle_authorized(request, handler)
+        for key, value in rate.items():
+            response.headers[key] = value
+        return response
+
+    async def _handle_authorized(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.latency:
             await asyncio.sleep(self.latency)
         try:
@@ -369,13 +386,11 @@ class SmallInvoiceSandbox:
             response = _json(exc.status, exc.body)
         except web.HTTPException as exc:  # unknown route / method
             response = _json(exc.status, {"code": exc.status * 10, "message": exc.reason})
-        for key, value in rate.items():
-            response.headers[key] = value
         return response
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str) -> Fault | None:
         for index, fault in enumerate(self.faults):
-            if fault.path is None or fault.path in path:
+            if (fault.path is None or fault.path in path) and (fault.method is None or fault.method == method):
                 return self.faults.pop(index)
         return None
 

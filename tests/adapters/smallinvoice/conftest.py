@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from accounting_bridge.adapters.smallinvoice.sandbox import SmallInvoiceSandbox
 
 import accounting_bridge as ab
-from accounting_bridge.adapters.smallinvoice.sandbox import SmallInvoiceSandbox
 
 CLIENT_ID = "client-4711"
 CLIENT_SECRET = "cs_super_secret_value_123"
