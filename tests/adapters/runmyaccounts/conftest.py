@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from accounting_bridge.adapters.runmyaccounts.sandbox import RmaSandbox
 
 import accounting_bridge as ab
-from accounting_bridge.adapters.runmyaccounts.sandbox import RmaSandbox
 
 API_KEY = "rma-secret-key-4711"
 TODAY = _dt.date(2024, 5, 15)

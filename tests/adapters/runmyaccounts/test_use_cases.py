@@ -7,11 +7,11 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from accounting_bridge.adapters.runmyaccounts import recipes
+from accounting_bridge.adapters.runmyaccounts.sandbox import RmaSandbox
 
 import accounting_bridge as ab
 from accounting_bridge import InvoiceLine, InvoiceStatus, PaymentKind, TaxLine
-from accounting_bridge.adapters.runmyaccounts import recipes
-from accounting_bridge.adapters.runmyaccounts.sandbox import RmaSandbox
 
 DAY = _dt.date(2024, 5, 2)
 DUE = _dt.date(2024, 6, 1)
