@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as _dt
+import itertools
 from decimal import Decimal
 from typing import Any
 
 import pytest
-
-import accounting_bridge as ab
 from accounting_bridge.adapters.multiregnskab import MultiRegnskabAdapter
 from accounting_bridge.adapters.multiregnskab.sandbox import MultiRegnskabSandbox
+
+import accounting_bridge as ab
 
 PDF = b"%PDF-1.4 test document"
 
@@ -235,7 +236,7 @@ async def test_bank_transactions_always_send_their_window(ledger: ab.Ledger, san
     assert all("fromDateIncl" in c.query and "toDateIncl" in c.query for c in calls)
     windows = [(c.query["fromDateIncl"], c.query["toDateIncl"]) for c in calls]
     assert windows[-1][1] == sandbox.today().isoformat()
-    for (_, end), (start, _) in zip(windows, windows[1:]):  # contiguous, no gap, no overlap
+    for (_, end), (start, _) in itertools.pairwise(windows):  # contiguous, no gap, no overlap
         assert _dt.date.fromisoformat(start) - _dt.date.fromisoformat(end) == _dt.timedelta(days=1)
 
 
