@@ -8,7 +8,7 @@ are built and read by the pure `wire` / `records` modules; what is inferred live
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -82,6 +82,10 @@ def _required_text(_instance: Any, attribute: attrs.Attribute[Any], value: Any) 
         raise ConfigurationError(f"setting {attribute.name!r} must be non-empty text")
 
 
+def _account_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(str(v) for v in value)
+
+
 @attrs.frozen(kw_only=True)
 class RunMyAccountsSettings(CommonSettings):
     """Settings of `ab.connect("runmyaccounts", ...)`.
@@ -104,9 +108,7 @@ class RunMyAccountsSettings(CommonSettings):
     rounding_account: str | None = None
     akonto_account: str = "2030"  # advance payments received (Akonto)
     #: Accounts payments must never be booked to; None = infer from the chart (see `inferred.is_bank_account`).
-    bank_accounts: tuple[str, ...] | None = attrs.field(
-        default=None, converter=lambda v: None if v is None else tuple(v)
-    )
+    bank_accounts: tuple[str, ...] | None = attrs.field(default=None, converter=_account_tuple)
     allow_bank_account_payments: bool = False
 
 
@@ -172,9 +174,6 @@ class RunMyAccountsAdapter(HttpAdapter):
         return f"RunMyAccountsAdapter(tenant={self.settings.tenant!r}, wire_format={self.settings.wire_format!r})"
 
     # --- plumbing --------------------------------------------------------------------------------------------
-
-    def _path(self, *segments: str) -> str:
-        return "/".join((quote(self.settings.tenant, safe=""), *(quote(s, safe="") for s in segments)))
 
     def _resource(self, resource: str, *keys: str) -> str:
         """`resource` may contain slashes (``gl/v2/saldo``); `keys` are user values, quoted one by one."""
@@ -614,7 +613,7 @@ class RunMyAccountsAdapter(HttpAdapter):
                 lines = await self.account_transactions("x", since=registration.date, until=registration.date)
                 return any(line.reference == reference for line in lines)
 
-        response, body = await self._post(
+        _response, body = await self._post(
             resource, root=inferred.GL_ROOT, tree=inferred.encode_gl(registration),
             reference=registration.reference, lookup=lookup,
         )  # fmt: skip
@@ -625,10 +624,10 @@ class RunMyAccountsAdapter(HttpAdapter):
     # --- typed adapter-specific resources ----------------------------------------------------------------------
 
     async def list_parts(self) -> list[Part]:
-        return decode_list(await self._get("parts"), "part", Part)  # type: ignore[no-any-return]
+        return decode_list(await self._get("parts"), "part", Part)
 
     async def list_charts(self, *, type: str | None = None) -> list[Chart]:
-        return decode_list(await self._get("charts", params={"type": type or ""}), "chart", Chart)  # type: ignore[no-any-return]
+        return decode_list(await self._get("charts", params={"type": type or ""}), "chart", Chart)
 
     async def account_transactions(
         self,
@@ -671,7 +670,7 @@ class RunMyAccountsAdapter(HttpAdapter):
 
     async def list_vendors(self, *, sort: str | None = None, query: str | None = None) -> list[Vendor]:
         tree = await self._get("vendors", params={"sort": sort or "", "query": query or ""})
-        return decode_list(tree, "vendor", Vendor)  # type: ignore[no-any-return]
+        return decode_list(tree, "vendor", Vendor)
 
     async def upsert_vendor(self, vendor: Vendor) -> Vendor:
         await self._post("vendors", root="vendor", tree=vendor.to_tree(), idempotent=True)
@@ -685,7 +684,7 @@ class RunMyAccountsAdapter(HttpAdapter):
     ) -> list[Payable]:
         params = {"from": since.isoformat() if since else "", "to": until.isoformat() if until else "",
                   "status": status or ""}  # fmt: skip
-        return decode_list(await self._get("payables", params=params), "payable", Payable)  # type: ignore[no-any-return]
+        return decode_list(await self._get("payables", params=params), "payable", Payable)
 
     async def get_payable(self, number: str) -> Payable:
         return Payable.from_tree(await self._get("payables", number))
@@ -720,10 +719,10 @@ class RunMyAccountsAdapter(HttpAdapter):
         return await self._create_payment("payables", payment)
 
     async def list_departments(self) -> list[Department]:
-        return decode_list(await self._get("departments"), "department", Department)  # type: ignore[no-any-return]
+        return decode_list(await self._get("departments"), "department", Department)
 
     async def list_projects(self) -> list[Project]:
-        return decode_list(await self._get("projects"), "project", Project)  # type: ignore[no-any-return]
+        return decode_list(await self._get("projects"), "project", Project)
 
 
 def _payable_gross(payable: Payable) -> Decimal:

@@ -244,9 +244,7 @@ class RmaSandbox:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         return self.base_url
 
     async def close(self) -> None:
@@ -823,7 +821,7 @@ class RmaSandbox:
         pattern = pattern.lower()
         if pattern == "x":
             return True
-        return len(pattern) == len(accno) and all(p in ("x", a) for p, a in zip(pattern, accno))
+        return len(pattern) == len(accno) and all(p in ("x", a) for p, a in zip(pattern, accno, strict=True))
 
     async def chart_transactions(self, request: web.Request) -> web.Response:
         pattern = request.match_info["accno"]
