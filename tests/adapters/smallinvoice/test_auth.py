@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import logging
 from collections.abc import Callable
 
@@ -156,3 +157,17 @@ async def test_settings_hide_secrets_and_refuse_bad_values(connect: Callable[...
         connect(page_size=500)
     with pytest.raises(ab.ConfigurationError, match="client_secret"):
         ab.connect("smallinvoice", client_id="x")
+
+
+async def test_token_is_renewed_a_little_before_expiry_without_a_401(
+    sandbox: SmallInvoiceSandbox, connect: Callable[..., ab.Ledger]
+) -> None:
+    async with connect() as ledger:
+        await ledger.adapter.owner()  # type: ignore[attr-defined]
+        auth = ledger.adapter.auth  # type: ignore[attr-defined]
+        real_clock = auth.clock
+        auth.clock = lambda: real_clock() + dt.timedelta(hours=12) - dt.timedelta(minutes=2)
+        ledger.adapter.oauth.clock = auth.clock  # type: ignore[attr-defined]  # new tokens expire by the same clock
+        await asyncio.gather(*(ledger.adapter.owner() for _ in range(5)))  # type: ignore[attr-defined]
+    assert sandbox.token_grants == ["client_credentials", "client_credentials"]  # one renewal for all five
+    assert sandbox.unauthorized == 0
