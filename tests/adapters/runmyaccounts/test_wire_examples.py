@@ -13,9 +13,9 @@ from accounting_bridge.adapters.runmyaccounts import records, wire
 
 from accounting_bridge import InvoiceKind, InvoiceStatus, PaymentKind, ResponseError
 
-EXAMPLES = Path("/work/shared/backends/runmyaccounts-examples")
-if not EXAMPLES.exists():  # pragma: no cover - a copy ships with the tests
-    EXAMPLES = Path(__file__).parent / "fixtures" / "examples"
+EXAMPLES = Path(__file__).parent / "fixtures" / "examples"  # copy of shared/backends/runmyaccounts-examples
+if not EXAMPLES.exists():  # pragma: no cover
+    EXAMPLES = Path("/work/shared/backends/runmyaccounts-examples")
 
 DATE_KEYS = {"transdate", "duedate", "datepaid", "created", "price_update", "date_received"}
 #: Request keys the neutral models do not carry (sent through `extra=` or not at all).
