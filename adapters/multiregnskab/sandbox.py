@@ -357,9 +357,7 @@ class MultiRegnskabSandbox:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         return self
 
     async def close(self) -> None:
@@ -401,6 +399,7 @@ class MultiRegnskabSandbox:
                 return _json({"message": f"injected fault {fault.status}"}, fault.status, fault.headers)
             if fault.drop == "before":
                 return self._drop(request)
+        response: web.StreamResponse
         try:
             response = await handler(request)
         except _Refuse as refusal:

@@ -172,3 +172,15 @@ def test_settings_validation() -> None:
         ab.connect("multiregnskab", username="a@b.dk", token_timezone="Mars/Olympus")
     with pytest.raises(ab.ConfigurationError, match="archive_page_size"):
         ab.connect("multiregnskab", username="a@b.dk", archive_page_size=0)
+
+
+async def test_sandbox_advance_expires_tokens(ledger: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
+    await mr(ledger).user()
+    sandbox.advance(_dt.timedelta(minutes=31))  # only the server's clock moves: the adapter learns it from a 401
+    await mr(ledger).user()
+    assert sandbox.refreshes == 1 and sandbox.logins == 1
+    assert [c.path for c in sandbox.calls if c.method != "GET" or c.path == "/user"][-3:] == [
+        "/user",
+        "/refreshToken",
+        "/user",
+    ]
