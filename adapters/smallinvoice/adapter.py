@@ -7,9 +7,10 @@ absent. Token renewal, single-flight refresh, rate limiting, retries and redacti
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -51,6 +52,8 @@ CAPABILITIES: frozenset[Capability] = frozenset(
 )
 
 GRANTS = ("client_credentials", "refresh_token")
+
+T = TypeVar("T")
 
 _NEUTRAL_TO_CODE: dict[InvoiceStatus, str] = {
     InvoiceStatus.DRAFT: c.STATUS_DRAFT,
@@ -206,9 +209,22 @@ class SmallInvoiceAdapter(HttpAdapter):
 
     # --- plumbing ----------------------------------------------------------------------------------------------
 
-    async def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+    async def _get(self, path: str, params: Mapping[str, str] | None, decode: Callable[[Any], T]) -> T:
         response = await self.transport.send(Request("GET", path, params=dict(params or {})))
-        return response.json()
+        with self._decoding(response):
+            return decode(response.json())
+
+    @contextlib.contextmanager
+    def _decoding(self, response: Response) -> Iterator[None]:
+        """A body that does not fit becomes a `ResponseError` naming the status and the request id."""
+        try:
+            yield
+        except ResponseError as exc:
+            if exc.request_id is not None:
+                raise
+            raise ResponseError(
+                exc.message, backend=self.name, status=response.status, request_id=response.request_id
+            ) from None
 
     async def _pages(self, path: str, params: Mapping[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every item of a list, page by page over `limit`/`offset` while `pagination.next` exists."""
@@ -216,7 +232,7 @@ class SmallInvoiceAdapter(HttpAdapter):
         offset = 0
         while True:
             query = {**(params or {}), "limit": str(limit), "offset": str(offset)}
-            items, has_next = wire.items_of(await self._get(path, query))
+            items, has_next = await self._get(path, query, wire.items_of)
             for item in items:
                 yield item
             if not has_next or not items:
@@ -228,7 +244,7 @@ class SmallInvoiceAdapter(HttpAdapter):
         return jsoncodec.dumps(dict(condition))
 
     async def _first(self, path: str, condition: Mapping[str, Any], **params: str) -> dict[str, Any] | None:
-        items, _ = wire.items_of(await self._get(path, {"filter": self._filter(condition), "limit": "1", **params}))
+        items, _ = await self._get(path, {"filter": self._filter(condition), "limit": "1", **params}, wire.items_of)
         return items[0] if items else None
 
     # --- customers = contacts ----------------------------------------------------------------------------------
@@ -254,7 +270,8 @@ class SmallInvoiceAdapter(HttpAdapter):
         if existing is not None:
             body = wire.encode_contact(customer, create=False)
             response = await self.transport.send(Request("PUT", f"contacts/{existing['id']}", json=body))
-            return wire.item_of(response.json())
+            with self._decoding(response):
+                return wire.item_of(response.json())
         issues = wire.contact_create_issues(customer, self.settings.person_gender)
         if issues:
             raise ValidationError(issues, backend=self.name, model="Customer")
@@ -271,7 +288,8 @@ class SmallInvoiceAdapter(HttpAdapter):
             if found is None:  # pragma: no cover - the lookup just saw it
                 raise NotFound(f"customer {customer.number!r} vanished", backend=self.name)
             return found
-        return wire.item_of(response.json())
+        with self._decoding(response):
+            return wire.item_of(response.json())
 
     # --- invoices ----------------------------------------------------------------------------------------------
 
@@ -363,7 +381,8 @@ class SmallInvoiceAdapter(HttpAdapter):
         )
         if response.confirmed_by_lookup:
             return await self.get_invoice(invoice.number)
-        return wire.decode_invoice(wire.item_of(response.json()), customer_number=customer_number)
+        with self._decoding(response):
+            return wire.decode_invoice(wire.item_of(response.json()), customer_number=customer_number)
 
     async def _unit_ids(self, invoice: Invoice) -> list[int]:
         ids: list[int] = []
@@ -451,7 +470,8 @@ class SmallInvoiceAdapter(HttpAdapter):
                 idempotent=True,  # setting a status twice has the same effect as once
             )
         )
-        return wire.decode_invoice(wire.item_of(response.json()))
+        with self._decoding(response):
+            return wire.decode_invoice(wire.item_of(response.json()))
 
     # --- payments ----------------------------------------------------------------------------------------------
 
@@ -493,9 +513,10 @@ class SmallInvoiceAdapter(HttpAdapter):
                 reference=payment.invoice_number,
             )
         )
-        return wire.decode_payment(
-            wire.item_of(response.json()), invoice_number=payment.invoice_number, currency=invoice.get("currency")
-        )
+        with self._decoding(response):
+            return wire.decode_payment(
+                wire.item_of(response.json()), invoice_number=payment.invoice_number, currency=invoice.get("currency")
+            )
 
     # --- configuration (typed extras for what the neutral API lacks) -------------------------------------------
 
@@ -515,7 +536,7 @@ class SmallInvoiceAdapter(HttpAdapter):
 
     async def owner(self) -> dict[str, Any]:
         """`GET /auth/owner`: who the token belongs to."""
-        return wire.item_of(await self._get("auth/owner"))
+        return await self._get("auth/owner", None, wire.item_of)
 
     async def raw(self, method: str, path: str, **kwargs: Any) -> Response:
         """Any request relative to the base URL (``/v2``), through the same auth, limiter and retries."""

@@ -118,6 +118,7 @@ async def test_not_found_and_malformed_json_carry_the_request_id(
     with pytest.raises(ab.ResponseError) as info:
         await ledger.customers.get("K-1")
     assert "items" in str(info.value)
+    assert info.value.status == 200 and info.value.request_id and info.value.request_id in str(info.value)
 
 
 async def test_dropped_invoice_post_is_resolved_by_lookup(
