@@ -35,6 +35,7 @@ from accounting_bridge.models import (
     RegistrationRef,
 )
 from accounting_bridge.settings import CommonSettings
+from accounting_bridge.testing import minimal_pdf
 from accounting_bridge.transport.http import Response
 
 __all__ = ["MemoryAdapter", "MemorySettings", "MemoryStore"]
@@ -69,17 +70,6 @@ class MemorySettings(CommonSettings):
     max_attachments: int = 3
     max_text_length: int = 255
     today: Any = attrs.field(default=_today, repr=False)  # a callable giving "today", for OVERDUE
-
-
-def _minimal_pdf(title: str) -> bytes:
-    text = title.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-    return (
-        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
-        + f"% {text}\n".encode()
-        + b"trailer<</Root 1 0 R>>\n%%EOF\n"
-    )
 
 
 class MemoryAdapter(AdapterBase):
@@ -190,7 +180,7 @@ class MemoryAdapter(AdapterBase):
 
     async def invoice_pdf(self, number: str) -> bytes:
         invoice = await self.get_invoice(number)
-        return _minimal_pdf(f"Invoice {invoice.number} total {invoice.total}")
+        return minimal_pdf(f"Invoice {invoice.number} total {invoice.total}")
 
     def _with_state(self, invoice: Invoice) -> Invoice:
         paid = sum((p.amount for p in self.store.payments if p.invoice_number == invoice.number), Decimal(0))

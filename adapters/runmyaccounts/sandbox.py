@@ -29,6 +29,8 @@ from urllib.parse import parse_qsl
 import attrs
 from aiohttp import web
 
+from accounting_bridge.testing import minimal_pdf
+
 from .inferred import GL_LINE_ITEM, GL_LINES_WRAPPER
 from .wire import (
     BELEG_COMMENT_FIELD,
@@ -91,6 +93,13 @@ def seed_charts() -> list[dict[str, str]]:
         _chart("3801", "Rabatte und Preisnachlaesse", "AR_paid"),
         _chart("3900", "Skonti (Seed-Tabelle)", "AR_paid"),
         _chart("3901", "Rabatte (Seed-Tabelle)", "AR_paid"),
+        _chart("5000", "Lohnaufwand", ""),
+        _chart("5700", "Sozialversicherungsaufwand", ""),
+        _chart("5720", "Berufliche Vorsorge", ""),
+        _chart("2270", "Kontokorrent Sozialversicherungen", ""),
+        _chart("2271", "Kontokorrent Vorsorgeeinrichtung", ""),
+        _chart("2279", "Kontokorrent Quellensteuer", ""),
+        _chart("1091", "Lohndurchlaufkonto", ""),
         _chart("6500", "Bueromaterial", "AP_amount:IC_expense"),
         _chart("6840", "Bankspesen (Seed-Tabelle)", "AR_paid:AP_paid"),
         _chart("6940", "Bankspesen", "AR_paid:AP_paid"),
@@ -625,7 +634,7 @@ class RmaSandbox:
     async def invoice_pdf(self, request: web.Request) -> web.Response:
         stored = self._invoice(request.match_info["number"])
         form = request.query.get("formname", "invoice")
-        body = _pdf(f"{form} {stored['invnumber']} {self._invoice_out(stored)['amount']}")
+        body = minimal_pdf(f"{form} {stored['invnumber']} {self._invoice_out(stored)['amount']}")
         return web.Response(status=200, body=body, content_type="application/pdf")
 
     async def invoice_html(self, request: web.Request) -> web.Response:
@@ -766,7 +775,8 @@ class RmaSandbox:
 
     async def payable_pdf(self, request: web.Request) -> web.Response:
         stored = self._payable(request.match_info["number"])
-        return web.Response(status=200, body=_pdf(f"payable {stored['invnumber']}"), content_type="application/pdf")
+        body = minimal_pdf(f"payable {stored['invnumber']}")
+        return web.Response(status=200, body=body, content_type="application/pdf")
 
     async def create_payable(self, request: web.Request) -> web.StreamResponse:
         tree = await self._body(request)
@@ -953,17 +963,6 @@ def _query_date(value: str | None, today: Callable[[], _dt.date]) -> _dt.date | 
     if day is None:
         raise _Fail(400, f"Ungültiges Datum: {value}")
     return day
-
-
-def _pdf(title: str) -> bytes:
-    safe = "".join(ch for ch in title if ch.isalnum() or ch in " .-_")
-    return (
-        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
-        + f"% {safe}\n".encode()
-        + b"trailer<</Root 1 0 R>>\n%%EOF\n"
-    )
 
 
 def all_items(tree: Any, item: str) -> list[Any]:

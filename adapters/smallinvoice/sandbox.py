@@ -36,6 +36,7 @@ import attrs
 from aiohttp import web
 
 from accounting_bridge import jsoncodec
+from accounting_bridge.testing import minimal_pdf
 
 from . import constants as c
 
@@ -811,13 +812,7 @@ class SmallInvoiceSandbox:
         if "pdf" in self.locked_features:
             raise ApiError(403, 4000, "Feature not available in your plan", {"feature": "pdf", "plans": ["premium"]})
         text = f"Invoice {invoice['number']} total {invoice['total']}"
-        pdf = (
-            b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-            b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
-            + f"% {text}\n".encode()
-            + b"trailer<</Root 1 0 R>>\n%%EOF\n"
-        )
-        return web.Response(status=200, body=pdf, content_type="application/pdf")
+        return web.Response(status=200, body=minimal_pdf(text), content_type="application/pdf")
 
     async def _invoices_change_status(self, request: web.Request) -> web.StreamResponse:
         invoice = self._invoice(request)

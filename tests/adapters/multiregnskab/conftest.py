@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -13,6 +10,7 @@ import pytest
 from accounting_bridge.adapters.multiregnskab.sandbox import MultiRegnskabSandbox
 
 import accounting_bridge as ab
+from accounting_bridge.examples import payroll as payroll_example
 
 
 class FakeSleep:
@@ -21,19 +19,6 @@ class FakeSleep:
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
-
-
-def load_payroll_example() -> ModuleType:
-    """The user code of the payroll example, loaded by path (tests run with --import-mode=importlib)."""
-    name = "multiregnskab_payroll_example"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("payroll_example.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -93,4 +78,4 @@ def connect(sandbox: MultiRegnskabSandbox, sleep: FakeSleep) -> Connector:
 
 @pytest.fixture
 def payroll() -> ModuleType:
-    return load_payroll_example()
+    return payroll_example

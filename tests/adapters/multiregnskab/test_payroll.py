@@ -1,4 +1,4 @@
-"""The payroll example (user code in payroll_example.py) submitted to multiregnskab-s2s, and to memory."""
+"""The payroll example (user code in accounting_bridge/examples/payroll.py) submitted to multiregnskab-s2s, and to memory."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from accounting_bridge.adapters.multiregnskab.sandbox import MultiRegnskabSandbox
 
 import accounting_bridge as ab
+from accounting_bridge.testing import minimal_pdf
 
 
 def payslips(payroll: ModuleType) -> list[Any]:
@@ -37,7 +38,7 @@ def payslips(payroll: ModuleType) -> list[Any]:
 
 def test_journal_balances(payroll: ModuleType) -> None:
     reg = payroll.build_payroll_registration(
-        period=_dt.date(2026, 11, 30), payslips=payslips(payroll), payslip_pdf=payroll.minimal_pdf("x")
+        period=_dt.date(2026, 11, 30), payslips=payslips(payroll), payslip_pdf=minimal_pdf("x")
     )
     amounts = {line.account: line.amount for line in reg.lines}
     assert amounts == {
@@ -52,7 +53,7 @@ def test_journal_balances(payroll: ModuleType) -> None:
 
 
 async def test_payroll_to_multiregnskab_s2s(payroll: ModuleType, s2s: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
-    pdf = payroll.minimal_pdf("Lønsedler november 2026")
+    pdf = minimal_pdf("Lønsedler november 2026")
     ref = await payroll.submit_monthly_payroll(
         s2s, period=_dt.date(2026, 11, 30), payslips=payslips(payroll), payslip_pdf=pdf
     )
@@ -80,7 +81,7 @@ async def test_payroll_lost_answer_is_not_resubmitted(
     sandbox.faults.add("POST", "/suggestedRegistrations", api="s2s", drop="after")
     with pytest.raises(ab.WriteOutcomeUnknown) as info:
         await payroll.submit_monthly_payroll(
-            s2s, period=_dt.date(2026, 11, 30), payslips=payslips(payroll), payslip_pdf=payroll.minimal_pdf("x")
+            s2s, period=_dt.date(2026, 11, 30), payslips=payslips(payroll), payslip_pdf=minimal_pdf("x")
         )
     assert info.value.reference == "payroll-2026-11"
     assert len(sandbox.company(1002).registrations) == 1
@@ -89,6 +90,6 @@ async def test_payroll_lost_answer_is_not_resubmitted(
 async def test_same_user_code_on_another_backend(payroll: ModuleType) -> None:
     async with ab.connect("memory") as ledger:
         ref = await payroll.submit_monthly_payroll(
-            ledger, period=_dt.date(2026, 11, 30), payslips=payslips(payroll), payslip_pdf=payroll.minimal_pdf("x")
+            ledger, period=_dt.date(2026, 11, 30), payslips=payslips(payroll), payslip_pdf=minimal_pdf("x")
         )
     assert ref.reference == "payroll-2026-11"

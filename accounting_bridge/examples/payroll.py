@@ -28,7 +28,7 @@ import attrs
 
 import accounting_bridge as ab
 
-__all__ = ["PayrollAccounts", "Payslip", "build_payroll_registration", "minimal_pdf", "submit_monthly_payroll"]
+__all__ = ["PayrollAccounts", "Payslip", "build_payroll_registration", "submit_monthly_payroll"]
 
 CENT = Decimal("0.01")
 
@@ -117,15 +117,3 @@ async def submit_monthly_payroll(
         period=period, payslips=payslips, payslip_pdf=payslip_pdf, accounts=accounts
     )
     return await ledger.registrations.submit(registration)
-
-
-def minimal_pdf(text: str) -> bytes:
-    """A tiny valid-looking PDF for examples and tests."""
-    safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-    return (
-        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
-        + f"% {safe}\n".encode()
-        + b"trailer<</Root 1 0 R>>\n%%EOF\n"
-    )

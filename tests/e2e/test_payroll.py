@@ -1,0 +1,97 @@
+"""One piece of user code — the payroll example — submitted to Multi-Regnskab S2S and to Run my Accounts (gl),
+each over real sockets against its sandbox. Only the chart of accounts differs between the two ledgers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from accounting_bridge.adapters.multiregnskab.sandbox import MultiRegnskabSandbox
+from accounting_bridge.adapters.runmyaccounts.sandbox import RmaSandbox
+
+import accounting_bridge as ab
+from accounting_bridge.examples.payroll import PayrollAccounts, Payslip, submit_monthly_payroll
+from accounting_bridge.testing import minimal_pdf
+
+PERIOD = dt.date(2026, 11, 30)
+PDF = minimal_pdf("Payslips November 2026")
+PAYSLIPS = [
+    Payslip(
+        employee="Anna",
+        gross=Decimal("40000.00"),
+        employee_pension=Decimal("1600.00"),
+        employer_pension=Decimal("3200.00"),
+        am_contribution=Decimal("3072.00"),
+        income_tax=Decimal("11221.36"),
+    ),
+    Payslip(
+        employee="Bo",
+        gross=Decimal("32500.00"),
+        employee_pension=Decimal("0"),
+        employer_pension=Decimal("0"),
+        am_contribution=Decimal("2600.00"),
+        income_tax=Decimal("9213.00"),
+    ),
+]
+DANISH_CHART = PayrollAccounts()
+SWISS_CHART = PayrollAccounts(
+    gross_wages="5000",
+    employer_pension="5720",
+    income_tax_payable="2279",
+    am_contribution_payable="2270",
+    pension_payable="2271",
+    net_pay_clearing="1091",
+)
+
+
+async def book_payroll(ledger: ab.Ledger, accounts: PayrollAccounts) -> ab.RegistrationRef:
+    """The user's code: identical for every backend."""
+    return await submit_monthly_payroll(ledger, period=PERIOD, payslips=PAYSLIPS, payslip_pdf=PDF, accounts=accounts)
+
+
+class NoSleep:
+    async def __call__(self, seconds: float) -> None:
+        return None
+
+
+def _quiet(ledger: ab.Ledger) -> ab.Ledger:
+    ledger.adapter.transport.sleep = NoSleep()  # type: ignore[attr-defined]
+    return ledger
+
+
+async def test_payroll_to_multiregnskab_s2s() -> None:
+    async with MultiRegnskabSandbox() as sandbox:
+        async with _quiet(ab.connect("multiregnskab-s2s", base_url=sandbox.s2s_url, api_key=sandbox.api_key, company=1002)) as ledger:
+            ref = await book_payroll(ledger, DANISH_CHART)
+        company = sandbox.company(1002)
+        assert ref.reference == "payroll-2026-11"
+        stored = company.registrations[int(str(ref.id))]
+        amounts = [line["amount"] for line in stored["debitCreditlines"]]
+        assert amounts == ["72500,00", "3200,00", "-20434,36", "-5672,00", "-4800,00", "-44793,64"]
+        (attached,) = stored["filesToAttachXids"]
+        assert company.files[attached["xid"]].attached_to == {int(str(ref.id))}
+
+
+@pytest.mark.parametrize("wire_format", ["json", "xml"])
+async def test_payroll_to_runmyaccounts_gl(wire_format: str) -> None:
+    async with RmaSandbox(mandant="demo", api_key="rma-payroll-key-1234") as sandbox:
+        settings: dict[str, Any] = {"tenant": "demo", "api_key": "rma-payroll-key-1234", "base_url": sandbox.base_url}
+        async with _quiet(ab.connect("runmyaccounts", wire_format=wire_format, **settings)) as ledger:
+            ref = await book_payroll(ledger, SWISS_CHART)
+            booked = await ledger.adapter.account_transactions("x", since=PERIOD, until=PERIOD)  # type: ignore[attr-defined]
+        assert ref.reference == "payroll-2026-11"
+        assert len(sandbox.state.gl) == 1
+        (beleg,) = sandbox.state.belege.values()
+        assert beleg["file_name"] == "loensedler-2026-11.pdf"
+        # read back through the adapter: SQL-Ledger signs (debit negative), the local booking date kept
+        assert {(t.accno, t.amount) for t in booked if t.reference == "payroll-2026-11"} == {
+            ("5000", Decimal("-72500.00")),
+            ("5720", Decimal("-3200.00")),
+            ("2279", Decimal("20434.36")),
+            ("2270", Decimal("5672.00")),
+            ("2271", Decimal("4800.00")),
+            ("1091", Decimal("44793.64")),
+        }
+        assert {t.date for t in booked} == {PERIOD}
