@@ -20,6 +20,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from accounting_bridge import jsoncodec
 from accounting_bridge.converter import to_dict
 from accounting_bridge.errors import Conflict, FieldError, NotFound, ValidationError
+from accounting_bridge.filters import in_window, invoice_matches
 from accounting_bridge.ledger import AdapterBase, Capability, Company
 from accounting_bridge.models import (
     BankTransaction,
@@ -133,15 +134,8 @@ class MemoryAdapter(AdapterBase):
     ) -> AsyncIterator[Invoice]:
         for number in list(self.store.invoices):
             invoice = self._with_state(self.store.invoices[number])
-            if status is not None and invoice.status is not status:
-                continue
-            if since is not None and invoice.issue_date < since:
-                continue
-            if until is not None and invoice.issue_date > until:
-                continue
-            if customer_number is not None and invoice.customer_key != customer_number:
-                continue
-            yield invoice
+            if invoice_matches(invoice, status=status, since=since, until=until, customer_number=customer_number):
+                yield invoice
 
     async def get_invoice(self, number: str) -> Invoice:
         stored = self.store.invoices.get(number)
@@ -201,13 +195,8 @@ class MemoryAdapter(AdapterBase):
         self, *, invoice_number: str | None, since: _dt.date | None, until: _dt.date | None
     ) -> AsyncIterator[Payment]:
         for payment in list(self.store.payments):
-            if invoice_number is not None and payment.invoice_number != invoice_number:
-                continue
-            if since is not None and payment.date < since:
-                continue
-            if until is not None and payment.date > until:
-                continue
-            yield payment
+            if invoice_number in (None, payment.invoice_number) and in_window(payment.date, since, until):
+                yield payment
 
     async def create_payment(self, payment: Payment) -> Payment:
         if payment.invoice_number not in self.store.invoices:
@@ -226,13 +215,8 @@ class MemoryAdapter(AdapterBase):
         self, *, account: str | None, since: _dt.date | None, until: _dt.date | None
     ) -> AsyncIterator[BankTransaction]:
         for item in list(self.store.bank_transactions):
-            if account is not None and item.account != account:
-                continue
-            if since is not None and item.date < since:
-                continue
-            if until is not None and item.date > until:
-                continue
-            yield item
+            if account in (None, item.account) and in_window(item.date, since, until):
+                yield item
 
     async def submit_bank_transactions(self, transactions: Sequence[BankTransaction]) -> list[BankTransaction]:
         stored = [attrs.evolve(t, id=self.store.next_id(), raw=to_dict(t)) for t in transactions]

@@ -25,6 +25,7 @@ from accounting_bridge.errors import (
     UnsupportedOperation,
     ValidationError,
 )
+from accounting_bridge.filters import in_window
 from accounting_bridge.http_adapter import HttpAdapter
 from accounting_bridge.ledger import Capability
 from accounting_bridge.models import (
@@ -512,9 +513,8 @@ class RunMyAccountsAdapter(HttpAdapter):
         else:
             payments = await self.payment_list(processed=inferred.PAYMENT_LIST_ALL)
         for payment in payments:
-            if (since and payment.date < since) or (until and payment.date > until):
-                continue
-            yield payment
+            if in_window(payment.date, since, until):
+                yield payment
 
     async def payment_list(self, *, processed: str | _dt.datetime | None = None) -> list[Payment]:
         """`GET invoices/payment_list`: payments not marked processed (by this api key) after `processed`.

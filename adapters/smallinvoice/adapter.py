@@ -24,6 +24,7 @@ from accounting_bridge.errors import (
     ResponseError,
     ValidationError,
 )
+from accounting_bridge.filters import in_window, invoice_matches
 from accounting_bridge.http_adapter import HttpAdapter
 from accounting_bridge.ledger import Capability
 from accounting_bridge.models import Customer, Invoice, InvoiceStatus, Payment
@@ -324,13 +325,8 @@ class SmallInvoiceAdapter(HttpAdapter):
             if contact_id is not None and str(item.get("contact_id")) != str(contact_id):
                 continue
             invoice = wire.decode_invoice(item)
-            if status is not None and invoice.status is not status:
-                continue
-            if since is not None and invoice.issue_date < since:
-                continue
-            if until is not None and invoice.issue_date > until:
-                continue
-            yield invoice
+            if invoice_matches(invoice, status=status, since=since, until=until):
+                yield invoice
 
     async def get_invoice(self, number: str) -> Invoice:
         return wire.decode_invoice(await self._invoice_item(number))
@@ -491,11 +487,8 @@ class SmallInvoiceAdapter(HttpAdapter):
             number = str(invoice.get("number") or invoice.get("id"))
             async for item in self._pages(f"receivables/invoices/{invoice['id']}/payments"):
                 payment = wire.decode_payment(item, invoice_number=number, currency=invoice.get("currency"))
-                if since is not None and payment.date < since:
-                    continue
-                if until is not None and payment.date > until:
-                    continue
-                yield payment
+                if in_window(payment.date, since, until):
+                    yield payment
 
     async def create_payment(self, payment: Payment) -> Payment:
         invoice = await self._find_invoice(payment.invoice_number)
