@@ -13,7 +13,6 @@ import attrs
 
 from accounting_bridge.errors import (
     ConfigurationError,
-    Conflict,
     FieldError,
     NotFound,
     PermissionDenied,
@@ -37,6 +36,7 @@ from accounting_bridge.transport.auth import Token, TokenAuth
 from accounting_bridge.transport.http import Request, Response, Transport
 
 from . import wire
+from .customers import SharedCustomers
 from .submit_flow import submit_with_attachments
 
 __all__ = ["DEFAULT_BASE_URL", "MultiRegnskabAdapter", "MultiRegnskabSettings"]
@@ -82,7 +82,7 @@ class MultiRegnskabSettings(CommonSettings):
     clock: Callable[[], _dt.datetime] | None = attrs.field(default=None, repr=False)
 
 
-class MultiRegnskabAdapter(HttpAdapter):
+class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
     name: ClassVar[str] = "multiregnskab"
     settings_class: ClassVar[type[Any]] = MultiRegnskabSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
@@ -259,47 +259,11 @@ class MultiRegnskabAdapter(HttpAdapter):
         company = await self.company_xid()
         return wire.list_of(await self._json("GET", f"/customers/{company}"), "customers", "customers")
 
-    async def list_customers(self) -> AsyncIterator[Customer]:
-        for row in await self._customer_rows():
-            yield wire.decode_customer(row)
+    async def _customer_company(self) -> Any:
+        return await self.company_xid()
 
-    async def _find_customer(self, number: str) -> Mapping[str, Any] | None:
-        """Client-side lookup by customer number (the API has no search)."""
-        for row in await self._customer_rows():
-            if row.get("customerNumber") == number:
-                return row
-        return None
-
-    async def get_customer(self, number: str) -> Customer:
-        row = await self._find_customer(number)
-        if row is None:
-            raise NotFound(f"customer {number!r} not found", backend=self.name, status=404)
-        return wire.decode_customer(row)
-
-    async def upsert_customer(self, customer: Customer) -> Customer:
-        """Create; an existing customer with the same content is returned as is. The API cannot update."""
-        company = await self.company_xid()
-        payload = wire.encode_customer(customer, company)
-        existing = await self._find_customer(customer.number)
-        if existing is not None:
-            differences = wire.customer_differences(payload, existing)
-            if differences:
-                raise Conflict(
-                    f"customer {customer.number!r} exists with different {', '.join(differences)}; the Multi-Regnskab "
-                    "API can create customers but not update them",
-                    backend=self.name,
-                    status=409,
-                )
-            return wire.decode_customer(existing)
-
-        async def landed() -> bool:
-            return await self._find_customer(customer.number) is not None
-
-        response = await self._send("POST", "/customers", json=payload, reference=customer.number, lookup=landed)
-        if response.confirmed_by_lookup:
-            return await self.get_customer(customer.number)
-        xid = wire.xid_of(response.json(), "create customer")
-        return attrs.evolve(customer, id=str(xid), raw={**payload, "xid": xid})
+    async def _post_customer(self, payload: Mapping[str, Any], *, reference: str, lookup: Any) -> Response:
+        return await self._send("POST", "/customers", json=payload, reference=reference, lookup=lookup)
 
     # --- products (read-only) ----------------------------------------------------------------------------------
 

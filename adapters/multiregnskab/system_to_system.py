@@ -6,12 +6,12 @@ No public specification exists: every path, header name and field this adapter u
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
 
-from accounting_bridge.errors import ConfigurationError, Conflict, FieldError, NotFound, ResponseError, ValidationError
+from accounting_bridge.errors import ConfigurationError, FieldError, ResponseError, ValidationError
 from accounting_bridge.http_adapter import HttpAdapter
 from accounting_bridge.ledger import Capability
 from accounting_bridge.models import BankTransaction, Customer, Document, Registration, RegistrationRef
@@ -20,6 +20,7 @@ from accounting_bridge.transport.auth import ApiKeyHeader
 from accounting_bridge.transport.http import Request, Response, Transport
 
 from . import wire
+from .customers import SharedCustomers
 from .s2s_contract import DEFAULT_CONTRACT, S2SContract
 from .submit_flow import submit_with_attachments
 
@@ -43,7 +44,7 @@ class MultiRegnskabS2SSettings(CommonSettings):
     trace_id: str | None = None
 
 
-class MultiRegnskabS2SAdapter(HttpAdapter):
+class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
     name: ClassVar[str] = "multiregnskab-s2s"
     settings_class: ClassVar[type[Any]] = MultiRegnskabS2SSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
@@ -130,44 +131,16 @@ class MultiRegnskabS2SAdapter(HttpAdapter):
         response = await self._send("GET", self._path("customers_list"))
         return wire.list_of(self._read(response, "customers"), "customers", "customers")
 
-    async def _find_customer(self, number: str) -> Mapping[str, Any] | None:
-        return next((r for r in await self._customer_rows() if r.get("customerNumber") == number), None)
+    async def _customer_company(self) -> Any:
+        return self.company
 
-    async def list_customers(self) -> AsyncIterator[Customer]:
-        for row in await self._customer_rows():
-            yield wire.decode_customer(row)
-
-    async def get_customer(self, number: str) -> Customer:
-        row = await self._find_customer(number)
-        if row is None:
-            raise NotFound(f"customer {number!r} not found", backend=self.name, status=404)
-        return wire.decode_customer(row)
-
-    async def upsert_customer(self, customer: Customer) -> Customer:
-        """Create; an identical existing customer is returned; a different one is a `Conflict` (no update)."""
-        payload = wire.encode_customer(customer, self.company)
-        existing = await self._find_customer(customer.number)
-        if existing is not None:
-            differences = wire.customer_differences(payload, existing)
-            if differences:
-                raise Conflict(
-                    f"customer {customer.number!r} exists with different {', '.join(differences)}; the API cannot "
-                    "update customers",
-                    backend=self.name,
-                    status=409,
-                )
-            return wire.decode_customer(existing)
-
-        async def landed() -> bool:
-            return await self._find_customer(customer.number) is not None
-
-        response = await self._send(
-            "POST", self._path("customers_create"), json=payload, reference=customer.number, lookup=landed
+    async def _post_customer(self, payload: Mapping[str, Any], *, reference: str, lookup: Any) -> Response:
+        return await self._send(
+            "POST", self._path("customers_create"), json=payload, reference=reference, lookup=lookup
         )
-        if response.confirmed_by_lookup:
-            return await self.get_customer(customer.number)
-        xid = wire.xid_of(self._read(response, "create customer"), "create customer")
-        return attrs.evolve(customer, id=str(xid), raw={**payload, "xid": xid})
+
+    def _created_customer_body(self, response: Response) -> Any:
+        return self._read(response, "create customer")
 
     # --- registrations -----------------------------------------------------------------------------------------
 

@@ -1,0 +1,75 @@
+"""Customers, whose schema both APIs share: list, client-side lookup by number, create-once "upsert".
+
+Each adapter supplies only how rows are read and how a create is sent (its own paths, auth and transport).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from accounting_bridge.errors import Conflict, NotFound
+from accounting_bridge.models import Customer
+from accounting_bridge.transport.http import Response
+
+from . import wire
+
+__all__ = ["SharedCustomers"]
+
+
+class SharedCustomers:
+    """Mixin for both adapters. The APIs can create customers but not update them: an existing customer with the
+    same content is returned as is, one with different content is a `Conflict`."""
+
+    name: ClassVar[str]
+
+    async def _customer_rows(self) -> list[Mapping[str, Any]]:
+        raise NotImplementedError
+
+    async def _customer_company(self) -> Any:
+        raise NotImplementedError
+
+    async def _post_customer(self, payload: Mapping[str, Any], *, reference: str, lookup: Any) -> Response:
+        raise NotImplementedError
+
+    def _created_customer_body(self, response: Response) -> Any:
+        return response.json()
+
+    async def _find_customer(self, number: str) -> Mapping[str, Any] | None:
+        """Client-side lookup by customer number (the APIs have no search)."""
+        return next((row for row in await self._customer_rows() if row.get("customerNumber") == number), None)
+
+    async def list_customers(self) -> AsyncIterator[Customer]:
+        for row in await self._customer_rows():
+            yield wire.decode_customer(row)
+
+    async def get_customer(self, number: str) -> Customer:
+        row = await self._find_customer(number)
+        if row is None:
+            raise NotFound(f"customer {number!r} not found", backend=self.name, status=404)
+        return wire.decode_customer(row)
+
+    async def upsert_customer(self, customer: Customer) -> Customer:
+        payload = wire.encode_customer(customer, await self._customer_company())
+        existing = await self._find_customer(customer.number)
+        if existing is not None:
+            differences = wire.customer_differences(payload, existing)
+            if differences:
+                raise Conflict(
+                    f"customer {customer.number!r} exists with different {', '.join(differences)}; the Multi-Regnskab "
+                    "API can create customers but not update them",
+                    backend=self.name,
+                    status=409,
+                )
+            return wire.decode_customer(existing)
+
+        async def landed() -> bool:
+            return await self._find_customer(customer.number) is not None
+
+        response = await self._post_customer(payload, reference=customer.number, lookup=landed)
+        if response.confirmed_by_lookup:
+            return await self.get_customer(customer.number)
+        xid = wire.xid_of(self._created_customer_body(response), "create customer")
+        return attrs.evolve(customer, id=str(xid), raw={**payload, "xid": xid})
