@@ -326,7 +326,7 @@ class Transport:
         if request.authenticate:
             used = await self.auth.apply(self, headers, params)
         url = self.url(request.path)
-        shown_url = self.redactor.url(_with_query(url, params))
+        shown_url = _ShownUrl(self.redactor, url, params)  # redacted text, built only when logged or raised
         limiter = self.limiter
         await limiter.acquire()
         released = False
@@ -403,7 +403,7 @@ class Transport:
             return RateLimited(message, retry_after=parse_retry_after(response.headers), **kwargs)
         return cls(message, **kwargs)
 
-    def _transport_error(self, request: Request, shown_url: str, exc: BaseException) -> TransportError:
+    def _transport_error(self, request: Request, shown_url: _ShownUrl, exc: BaseException) -> TransportError:
         reason = self.redactor.text(str(exc)) or exc.__class__.__name__
         return TransportError(
             f"{request.method} {shown_url} failed: {exc.__class__.__name__}: {reason}", backend=self.backend
@@ -415,7 +415,7 @@ class Transport:
     def _log(
         self,
         request: Request,
-        shown_url: str,
+        shown_url: _ShownUrl,
         number: int,
         started: float,
         status: int | None,
@@ -431,7 +431,7 @@ class Transport:
             self.backend,
             number,
             request.method,
-            shown_url,
+            str(shown_url),  # a plain string: log records must not carry the unredacted parts
             outcome,
             elapsed_ms,
             request_id or "-",
@@ -456,6 +456,19 @@ class _NotSent(_AttemptFailed):
 
 class _Ambiguous(_AttemptFailed):
     """The request may have reached the backend (dropped connection, timeout while waiting for the answer)."""
+
+
+class _ShownUrl:
+    """The request URL as it may be shown (secrets masked); formatted lazily, cached."""
+
+    def __init__(self, redactor: Redactor, url: str, params: Mapping[str, str]) -> None:
+        self._redactor, self._url, self._params = redactor, url, params
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = self._redactor.url(_with_query(self._url, self._params))
+        return self._text
 
 
 def _with_query(url: str, params: Mapping[str, str]) -> str:
