@@ -44,9 +44,11 @@ class CommonSettings:
     max_retries: int = attrs.field(default=3, validator=_non_negative_int)
     max_concurrency: int | None = attrs.field(default=None, validator=_positive)
     token_store: TokenStore | None = attrs.field(default=None, repr=False)
+    #: After an ambiguous write, how long apart the lookups that decide it are (the backend may still be working).
+    write_settle_delay: float = attrs.field(default=1.0, validator=_positive)
 
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(max_retries=self.max_retries, deadline=self.deadline)
+        return RetryPolicy(max_retries=self.max_retries, deadline=self.deadline, settle_delay=self.write_settle_delay)
 
     def transport_config(self, backend: str, default_base_url: str, **extra: Any) -> TransportConfig:
         return TransportConfig(

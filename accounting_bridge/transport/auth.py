@@ -181,6 +181,10 @@ class TokenSlot:
 _SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, TokenSlot]] = weakref.WeakKeyDictionary()
 
 
+def _same_token(a: Token, b: Token | None) -> bool:
+    return b is not None and a.access_token == b.access_token and a.refresh_token == b.refresh_token
+
+
 def _slot(key: str) -> TokenSlot:
     per_loop = _SLOTS.setdefault(asyncio.get_running_loop(), {})
     slot = per_loop.get(key)
@@ -242,7 +246,18 @@ class TokenAuth:
                 return current  # renewed by another caller while we waited
             return await self._renew(transport, slot, current)
 
-    async def _renew(self, transport: Transport, slot: TokenSlot, current: Token | None) -> Token:
+    async def _renew(
+        self, transport: Transport, slot: TokenSlot, current: Token | None, *, refused: bool = False
+    ) -> Token:
+        """Renew `current` (expired or missing; `refused` after a 401), under `slot.lock`."""
+        if self.store is not None:
+            # Another process sharing the store may have renewed (and rotated the single-use refresh token).
+            stored = await self.store.load(self.store_key)
+            if stored is not None and not _same_token(stored, current):
+                slot.token, slot.loaded = stored, True
+                if not refused and not stored.expires_within(self.refresh_margin, self.clock()):
+                    return stored
+                current = stored  # renew with the freshest refresh token, never a spent one
         if current is not None and current.refresh_token and self.refresh is not None:
             try:
                 new = await self.refresh(transport, current)
@@ -258,10 +273,12 @@ class TokenAuth:
                 backend=transport.backend,
             )
         slot.renewals += 1
-        if self.store is not None:
-            await self.store.save(self.store_key, new)  # persist a rotated refresh token before using the new token
-        slot.token = new
-        slot.loaded = True
+        try:
+            if self.store is not None:
+                await self.store.save(self.store_key, new)  # persist a rotated refresh token before using it
+        finally:
+            # Even if saving failed, the old refresh token is spent: keep the new one rather than lose it.
+            slot.token, slot.loaded = new, True
         return new
 
     async def apply(self, transport: Transport, headers: dict[str, str], params: dict[str, str]) -> object:
@@ -274,7 +291,7 @@ class TokenAuth:
         slot = _slot(self.store_key)
         async with slot.lock:
             if slot.token is used or slot.token is None:
-                await self._renew(transport, slot, slot.token)
+                await self._renew(transport, slot, slot.token, refused=True)
         return True
 
     def secrets(self) -> tuple[str, ...]:

@@ -33,9 +33,9 @@ from ..errors import (
     error_for_status,
 )
 from .auth import AuthStrategy, NoAuth
-from .ratelimit import RateLimiter, limiter_for
+from .ratelimit import RateLimiter, RateLimitWaitTooLong, limiter_for
 from .redact import Redactor
-from .retry import RETRYABLE_STATUSES, WRITE_SAFE_STATUSES, RetryPolicy, parse_retry_after
+from .retry import RETRYABLE_STATUSES, SETTLED_STATUSES, WRITE_SAFE_STATUSES, RetryPolicy, parse_retry_after
 
 __all__ = ["ErrorInfo", "FilePart", "Request", "Response", "Transport", "TransportConfig"]
 
@@ -67,8 +67,8 @@ class Request:
     method: str
     path: str
     params: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
-    headers: Mapping[str, str] = attrs.field(factory=dict, kw_only=True)
-    json: Any = attrs.field(default=None, kw_only=True)
+    headers: Mapping[str, str] = attrs.field(factory=dict, kw_only=True, repr=False)  # may carry tokens
+    json: Any = attrs.field(default=None, kw_only=True, repr=False)  # may carry passwords, refresh tokens
     body: bytes | str | None = attrs.field(default=None, kw_only=True, repr=False)
     form: Mapping[str, str] | None = attrs.field(default=None, kw_only=True, repr=False)
     files: tuple[FilePart, ...] = attrs.field(default=(), kw_only=True)
@@ -173,9 +173,9 @@ class _Wait(wait_base):
 class _PastDeadline(stop_base):
     """Stop when the next wait would end past the overall deadline (on the transport's clock)."""
 
-    def __init__(self, clock: Callable[[], float], deadline: float) -> None:
+    def __init__(self, clock: Callable[[], float], deadline_at: float) -> None:
         self.clock = clock
-        self.deadline_at = clock() + deadline
+        self.deadline_at = deadline_at
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         return self.clock() + (retry_state.upcoming_sleep or 0.0) >= self.deadline_at
@@ -245,9 +245,9 @@ class Transport:
         `WriteOutcomeUnknown` is raised.
         """
         policy = self.config.retry
-        state = _CallState()
+        state = _CallState(deadline_at=self.clock() + policy.deadline)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_retries + 1) | _PastDeadline(self.clock, policy.deadline),
+            stop=stop_after_attempt(policy.max_retries + 1) | _PastDeadline(self.clock, state.deadline_at),
             wait=_Wait(policy),
             retry=retry_if_exception_type(_Retryable),
             sleep=self.sleep,
@@ -265,13 +265,13 @@ class Transport:
         state.number += 1
         may_repeat = RetryPolicy.may_repeat(request.method, request.idempotent)
         try:
-            response, used = await self._send_once(request, state.number)
+            response, used = await self._send_once(request, state.number, state.deadline_at - self.clock())
         except _NotSent as exc:
             raise _Retryable(exc.error) from None
         except _Ambiguous as exc:
             if may_repeat:
                 raise _Retryable(exc.error) from None
-            return await self._resolve_write(request, exc.error, lookup)
+            return await self._resolve_write(request, exc.error, lookup, settled=False)
         status = response.status
         if status < 400 or not request.raise_for_status:
             return response
@@ -290,9 +290,16 @@ class Transport:
         if may_repeat or status in WRITE_SAFE_STATUSES:
             usable = hint is not None and hint <= self.config.retry.max_retry_after
             raise _Retryable(error, wait=hint if usable else None)
-        return await self._resolve_write(request, error, lookup)
+        return await self._resolve_write(request, error, lookup, settled=status in SETTLED_STATUSES)
 
-    async def _resolve_write(self, request: Request, error: AccountingError, lookup: Lookup | None) -> Response:
+    async def _resolve_write(
+        self, request: Request, error: AccountingError, lookup: Lookup | None, *, settled: bool
+    ) -> Response:
+        """Decide an ambiguous write: confirmed by the lookup, or absent (resend), or `WriteOutcomeUnknown`.
+
+        When the backend may still be working on the request (`settled` False), absence is only believed after
+        the lookup has been asked `settle_checks` times, `settle_delay` apart.
+        """
         request_id = getattr(error, "request_id", None)
         if lookup is None:
             raise WriteOutcomeUnknown(
@@ -301,8 +308,15 @@ class Transport:
                 reference=request.reference,
                 request_id=request_id,
             ) from None
+        policy = self.config.retry
+        checks = 1 if settled else max(policy.settle_checks, 1)
         try:
-            landed = await lookup()
+            for check in range(checks):
+                if check:
+                    await self.sleep(policy.settle_delay)
+                landed = await lookup()
+                if landed:
+                    break
         except AccountingError as exc:
             raise WriteOutcomeUnknown(
                 f"{request.method} {self._path_for_message(request)} failed ambiguously ({error}) and the lookup "
@@ -318,7 +332,7 @@ class Transport:
 
     # --- one attempt -------------------------------------------------------------------------------------------
 
-    async def _send_once(self, request: Request, number: int) -> tuple[Response, object]:
+    async def _send_once(self, request: Request, number: int, deadline_left: float) -> tuple[Response, object]:
         headers: dict[str, str] = {"User-Agent": self.config.user_agent, **self.config.default_headers}
         headers.update(request.headers)
         params: dict[str, str] = dict(request.params)
@@ -328,7 +342,14 @@ class Transport:
         url = self.url(request.path)
         shown_url = _ShownUrl(self.redactor, url, params)  # redacted text, built only when logged or raised
         limiter = self.limiter
-        await limiter.acquire()
+        try:
+            ticket = await limiter.acquire(max_wait=min(self.config.retry.max_retry_after, deadline_left))
+        except RateLimitWaitTooLong as exc:
+            raise RateLimited(
+                f"the rate limit budget is spent and resets in {exc.wait:.0f} s (more than this call may wait)",
+                backend=self.backend,
+                retry_after=exc.wait,
+            ) from None
         released = False
         started = time.perf_counter()
         self.attempts += 1
@@ -352,7 +373,7 @@ class Transport:
                     backend=self.backend,
                 )
             released = True
-            await limiter.release(response.headers, response.status)
+            limiter.release(ticket, response.headers, response.status)
         except aiohttp.ClientConnectorError as exc:
             self._log(request, shown_url, number, started, None, None, exc)
             raise _NotSent(self._transport_error(request, shown_url, exc)) from None
@@ -361,7 +382,7 @@ class Transport:
             raise _Ambiguous(self._transport_error(request, shown_url, exc)) from None
         finally:
             if not released:
-                await limiter.release(None)
+                limiter.release(ticket, None)
         self._log(request, shown_url, number, started, response.status, response.request_id, None)
         return response, used
 
@@ -440,6 +461,7 @@ class Transport:
 
 @attrs.define
 class _CallState:
+    deadline_at: float
     number: int = 0
     renewed: bool = False
 

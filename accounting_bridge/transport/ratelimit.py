@@ -3,7 +3,11 @@
 One limiter per (backend, credential) per event loop, shared by every ledger of that credential in the process.
 Until the first response has told the window, only one request is let through (a probe); afterwards at most
 `Remaining` requests are issued until `Reset`, counting the ones still in flight. A backend that sends no such
-headers is not limited (beyond the optional `max_concurrency`).
+headers is not limited (beyond the optional `max_concurrency`). A wait longer than the caller allows is not
+slept: `RateLimitWaitTooLong` tells how long it would be.
+
+The bookkeeping is synchronous (one event loop, no awaits between a check and its update), so a cancelled request
+can never leave a slot or the probe taken; waiters sleep on a broadcast future that every change replaces.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-__all__ = ["RateLimiter", "RateWindow", "limiter_for", "parse_rate_headers"]
+__all__ = ["RateLimitWaitTooLong", "RateLimiter", "RateWindow", "Ticket", "limiter_for", "parse_rate_headers"]
 
 
 @attrs.frozen
@@ -43,69 +47,88 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+class RateLimitWaitTooLong(Exception):
+    """The budget is spent and the reset is further away than the caller may wait."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"rate limit budget spent; it resets in {wait:.0f} s")
+        self.wait = wait
+
+
+@attrs.frozen
+class Ticket:
+    """What `acquire` hands out and `release` takes back."""
+
+    probe: bool
+
+
 class RateLimiter:
     #: When a backend says Remaining=0 without a Reset, wait this long before probing again.
     fallback_reset = 1.0
 
     def __init__(self, *, max_concurrency: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._cond = asyncio.Condition()
         self._concurrency = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self._headers_seen: bool | None = None  # None: not learned yet
         self._remaining: int | None = None
         self._reset_at: float | None = None
         self._probing = False
         self._in_flight = 0
+        self._changed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @property
     def remaining(self) -> int | None:
         return self._remaining
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, max_wait: float | None = None) -> Ticket:
+        """Wait for a slot. `max_wait` bounds a wait for a known reset (`RateLimitWaitTooLong` beyond it)."""
         if self._concurrency is not None:
             await self._concurrency.acquire()
         try:
-            async with self._cond:
-                await self._take_slot()
-                self._in_flight += 1
+            while True:
+                taken = self._try_take()
+                if isinstance(taken, Ticket):
+                    self._in_flight += 1
+                    return taken
+                if taken is not None and max_wait is not None and taken > max_wait:
+                    raise RateLimitWaitTooLong(taken)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._changed), timeout=taken)
         except BaseException:
             if self._concurrency is not None:
                 self._concurrency.release()
             raise
 
-    async def _take_slot(self) -> None:
-        while True:
-            now = self._clock()
-            if self._reset_at is not None and now >= self._reset_at:
-                self._remaining, self._reset_at = None, None  # the window is over: learn the next one
-            if self._headers_seen is False:
-                return
-            if self._remaining is None:
-                if not self._probing:
-                    self._probing = True
-                    return
-                await self._cond.wait()
-            elif self._remaining > 0:
-                self._remaining -= 1
-                return
-            else:
-                if self._reset_at is None:
-                    self._reset_at = now + self.fallback_reset
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._cond.wait(), timeout=max(self._reset_at - now, 0.0))
+    def _try_take(self) -> Ticket | float | None:
+        """A ticket, or how long to wait (seconds; None = until something changes)."""
+        now = self._clock()
+        if self._reset_at is not None and now >= self._reset_at:
+            self._remaining, self._reset_at = None, None  # the window is over: learn the next one
+        if self._headers_seen is False:
+            return Ticket(probe=False)
+        if self._remaining is None:
+            if self._probing:
+                return None
+            self._probing = True
+            return Ticket(probe=True)
+        if self._remaining > 0:
+            self._remaining -= 1
+            return Ticket(probe=False)
+        if self._reset_at is None:
+            self._reset_at = now + self.fallback_reset
+        return max(self._reset_at - now, 0.0)
 
-    async def release(self, headers: Mapping[str, str] | None, status: int | None = None) -> None:
+    def release(self, ticket: Ticket, headers: Mapping[str, str] | None, status: int | None = None) -> None:
         """Report the outcome of an acquired request (`headers` None when no response arrived)."""
-        try:
-            async with self._cond:
-                self._in_flight -= 1
-                self._probing = False
-                if headers is not None:
-                    self._observe(headers, status)
-                self._cond.notify_all()
-        finally:
-            if self._concurrency is not None:
-                self._concurrency.release()
+        self._in_flight -= 1
+        if ticket.probe:
+            self._probing = False
+        if headers is not None:
+            self._observe(headers, status)
+        if self._concurrency is not None:
+            self._concurrency.release()
+        changed, self._changed = self._changed, asyncio.get_running_loop().create_future()
+        changed.set_result(None)
 
     def _observe(self, headers: Mapping[str, str], status: int | None) -> None:
         window = parse_rate_headers(headers)
@@ -140,3 +163,4 @@ def limiter_for(backend: str, credential: str, *, max_concurrency: int | None = 
     if limiter is None:
         limiter = per_loop[key] = RateLimiter(max_concurrency=max_concurrency)
     return limiter
+

@@ -15,6 +15,7 @@ import attrs
 __all__ = [
     "RETRYABLE_STATUSES",
     "SAFE_METHODS",
+    "SETTLED_STATUSES",
     "WRITE_SAFE_STATUSES",
     "RetryPolicy",
     "parse_retry_after",
@@ -24,6 +25,9 @@ __all__ = [
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: Statuses that prove the backend did not perform the request, so even a non-idempotent write may be resent.
 WRITE_SAFE_STATUSES = frozenset({408, 429})
+#: Statuses after which the backend has finished with the request (so one lookup tells whether it was performed).
+#: After anything else ambiguous (timeout, dropped connection, 502/504 from a gateway) it may still be working.
+SETTLED_STATUSES = frozenset({500, 503})
 #: Methods that may be repeated without changing the outcome.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -35,6 +39,9 @@ class RetryPolicy:
     `max_retries` more attempts after the first; backoff `initial·2ⁿ` capped at `max_backoff`, jittered to
     [75 %, 100 %]; a server-announced wait (`Retry-After`, `X-Rate-Limit-Reset`) is honoured when it is at most
     `max_retry_after` seconds, otherwise the error is raised at once; `deadline` bounds the whole call.
+
+    After an ambiguous write failure where the backend may still be processing the request, the lookup is asked
+    up to `settle_checks` times, `settle_delay` seconds apart, before the write is judged absent.
     """
 
     max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
@@ -42,6 +49,8 @@ class RetryPolicy:
     max_backoff: float = 8.0
     max_retry_after: float = 60.0
     deadline: float = 180.0
+    settle_delay: float = 1.0
+    settle_checks: int = 3
 
     def backoff(self, retry_number: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry `retry_number` (1-based) when the server gave no hint."""

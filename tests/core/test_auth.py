@@ -185,3 +185,40 @@ async def test_api_key_strategies_put_the_key_where_asked(local_server) -> None:
         await transport.send(Request("GET", "/x"))
         await transport.aclose()
     assert seen == [("key-in-query-1234", None), (None, "key-in-header-1234")]
+
+
+async def test_token_renewed_by_another_process_is_taken_from_the_shared_store(local_server) -> None:
+    events: list[str] = []
+    store = MemoryTokenStore()
+    server, clock, auth, transport = await _setup(local_server, events, store=store)
+    await transport.send(Request("GET", "/data"))  # token 1 cached in this process
+    # Another process sharing the store refreshes: the refresh token we hold is now spent.
+    rotated = server.issue()
+    server.valid_refresh.discard(store.tokens["cid@test"].refresh_token)
+    await store.save("cid@test", Token(access_token=rotated["access_token"], refresh_token=rotated["refresh_token"],
+                                       expires_at=clock() + dt.timedelta(hours=1)))
+    clock.now += dt.timedelta(hours=2)  # our cached token (and theirs) expired: a renewal is due
+    assert (await transport.send(Request("GET", "/data"))).status == 200
+    await transport.aclose()
+    # we refreshed with the store's (unspent) refresh token, not our stale one: no invalid_grant, no new login
+    assert server.token_requests == ["client_credentials", "refresh_token"]
+    assert store.tokens["cid@test"].refresh_token == "refresh-3-secretvalue"
+
+
+class FailingStore(MemoryTokenStore):
+    async def save(self, key: str, token: Token) -> None:
+        raise OSError("database unavailable")
+
+
+async def test_a_failing_store_save_does_not_lose_the_rotated_token(local_server) -> None:
+    events: list[str] = []
+    store = FailingStore({"cid@test": Token(access_token="old", refresh_token="refresh-0-secretvalue")})
+    server, clock, auth, transport = await _setup(local_server, events, store=store)
+    server.valid_refresh.add("refresh-0-secretvalue")
+    auth.obtain = None
+    with pytest.raises(OSError, match="database unavailable"):
+        await transport.send(Request("GET", "/data"))  # the save failed: the caller hears about it
+    # the rotated token is kept in memory, so the next call works without a spent refresh token
+    assert (await transport.send(Request("GET", "/data"))).status == 200
+    await transport.aclose()
+    assert server.token_requests == ["refresh_token"]

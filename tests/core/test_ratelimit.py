@@ -6,9 +6,12 @@ import asyncio
 import math
 import time
 
+import pytest
 from aiohttp import web
 
+import accounting_bridge as ab
 from accounting_bridge.transport import RateLimiter, Request, Transport, TransportConfig, parse_rate_headers
+from accounting_bridge.transport.ratelimit import RateLimitWaitTooLong
 
 
 class QuotaServer:
@@ -111,13 +114,13 @@ async def test_max_concurrency_caps_requests_in_flight(local_server) -> None:
 
 async def test_limiter_counts_requests_in_flight() -> None:
     limiter = RateLimiter()
-    await limiter.acquire()  # the probe
-    await limiter.release({"X-Rate-Limit-Remaining": "3", "X-Rate-Limit-Reset": "60"}, 200)
-    for _ in range(3):
-        await limiter.acquire()
+    probe = await limiter.acquire()
+    assert probe.probe
+    limiter.release(probe, {"X-Rate-Limit-Remaining": "3", "X-Rate-Limit-Reset": "60"}, 200)
+    tickets = [await limiter.acquire() for _ in range(3)]
     assert limiter.remaining == 0
     # A late answer still says 2 left, but three requests are in flight: nothing more may go.
-    await limiter.release({"X-Rate-Limit-Remaining": "2", "X-Rate-Limit-Reset": "59"}, 200)
+    limiter.release(tickets[0], {"X-Rate-Limit-Remaining": "2", "X-Rate-Limit-Reset": "59"}, 200)
     assert limiter.remaining == 0
     blocked = asyncio.ensure_future(limiter.acquire())
     await asyncio.sleep(0.05)
@@ -129,3 +132,59 @@ def test_parse_rate_headers() -> None:
     window = parse_rate_headers({"X-Rate-Limit-Limit": "1000", "X-Rate-Limit-Remaining": "999", "X-Rate-Limit-Reset": "3600"})
     assert window is not None and (window.limit, window.remaining, window.reset) == (1000, 999, 3600.0)
     assert parse_rate_headers({"X-Rate-Limit-Limit": "5"}) is None
+
+
+async def test_a_reset_too_far_away_is_raised_not_slept() -> None:
+    limiter = RateLimiter()
+    probe = await limiter.acquire()
+    limiter.release(probe, {"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "3600"}, 200)
+    with pytest.raises(RateLimitWaitTooLong) as info:
+        await asyncio.wait_for(limiter.acquire(max_wait=60), timeout=1)
+    assert info.value.wait > 3500
+
+
+async def test_daily_limit_makes_later_calls_fail_fast_with_rate_limited(local_server) -> None:
+    calls = {"n": 0}
+
+    async def handler(request: web.Request) -> web.Response:
+        calls["n"] += 1
+        return web.json_response({}, status=429, headers={"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "86400"})
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    base = await local_server(app)
+    transport = Transport(TransportConfig(backend="limit-e", base_url=base))
+    for _ in range(2):
+        with pytest.raises(ab.RateLimited) as info:
+            await asyncio.wait_for(transport.send(Request("GET", "/x")), timeout=2)
+        assert info.value.retry_after is not None and info.value.retry_after > 86000
+    await transport.aclose()
+    assert calls["n"] == 1  # the second call was refused locally, without waiting a day
+
+
+async def test_cancelled_probe_does_not_freeze_the_limiter() -> None:
+    limiter = RateLimiter()
+    probe = await limiter.acquire()
+    waiter = asyncio.ensure_future(limiter.acquire())  # waits for the probe's answer
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    limiter.release(probe, None)  # the probe was cancelled before any answer: synchronous, cannot be skipped
+    second = await asyncio.wait_for(waiter, timeout=1)
+    assert second.probe  # the waiter became the next probe
+    cancelled = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    limiter.release(second, {"X-Rate-Limit-Remaining": "5", "X-Rate-Limit-Reset": "60"}, 200)
+    assert not (await asyncio.wait_for(limiter.acquire(), timeout=1)).probe
+
+
+async def test_only_the_probe_ends_probing() -> None:
+    limiter = RateLimiter()
+    probe = await limiter.acquire()
+    limiter.release(probe, {"X-Rate-Limit-Remaining": "2", "X-Rate-Limit-Reset": "0"}, 200)  # window already over
+    first = await limiter.acquire()  # a new probe for the next window
+    assert first.probe
+    blocked = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0.01)
+    assert not blocked.done()  # while the probe is out, nobody else goes
+    blocked.cancel()

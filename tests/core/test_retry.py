@@ -263,3 +263,61 @@ async def test_per_attempt_timeout_then_retry(local_server, fake_sleep) -> None:
     response = await transport.send(Request("GET", "/slow"))
     await transport.aclose()
     assert response.status == 200 and calls["n"] == 2 and len(fake_sleep.delays) == 1
+
+
+async def test_unsettled_failure_asks_the_lookup_until_settled(mock_http, fake_sleep) -> None:
+    mock_http.post(f"{BASE}/payments", status=504)
+    mock_http.post(f"{BASE}/payments", status=201, payload={"id": 1})
+    answers = iter([False, False, False])
+    asked: list[int] = []
+
+    async def lookup() -> bool:
+        asked.append(1)
+        return next(answers)
+
+    transport = make_transport(fake_sleep, settle_delay=0.7, settle_checks=3)
+    response = await transport.send(Request("POST", "/payments", json={}), lookup=lookup)
+    await transport.aclose()
+    assert len(asked) == 3 and fake_sleep.delays[:2] == [0.7, 0.7]
+    assert response.status == 201 and transport.attempts == 2
+
+
+async def test_slow_commit_after_client_timeout_is_found_not_resent(local_server) -> None:
+    stored: list[bytes] = []
+    received: list[bytes] = []
+
+    async def create(request: web.Request) -> web.Response:
+        body = await request.read()
+        received.append(body)
+        await asyncio.sleep(0.4)  # still working when the client gives up
+        stored.append(body)
+        return web.Response(status=201)
+
+    async def find(request: web.Request) -> web.Response:
+        return web.json_response({"count": len(stored)})
+
+    app = web.Application()
+    app.router.add_post("/payments", create)
+    app.router.add_get("/payments", find)
+    base = await local_server(app)
+    config = TransportConfig(
+        backend="test", base_url=base, timeout=0.2, retry=RetryPolicy(settle_delay=0.3, settle_checks=3)
+    )
+    transport = Transport(config)  # real sleeping: the backend needs the time to finish
+
+    async def landed() -> bool:
+        return (await transport.send(Request("GET", "/payments"))).json()["count"] > 0
+
+    response = await transport.send(Request("POST", "/payments", json={"amount": "10.00"}), lookup=landed)
+    await transport.aclose()
+    assert response.confirmed_by_lookup
+    assert len(received) == 1  # never resent
+    await asyncio.sleep(0.5)
+    assert len(stored) == 1
+
+
+def test_request_repr_hides_bodies_and_headers() -> None:
+    request = Request(
+        "POST", "/tokens", json={"password": "hunter2-secret"}, headers={"Authorization": "Bearer tok-secret"}
+    )
+    assert "hunter2-secret" not in repr(request) and "tok-secret" not in repr(request)
