@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 __all__ = ["REDACTED", "SECRET_HEADERS", "SECRET_PARAMS", "Redactor"]
 
@@ -31,7 +31,9 @@ class Redactor:
 
     def add(self, *secrets: str | None) -> None:
         # Very short values would mask ordinary text and are no real secret; skip them.
-        fresh = {s for s in secrets if s and len(s) >= 4} - self._secrets
+        plain = {s for s in secrets if s and len(s) >= 4}
+        # A secret also shows up percent-encoded in URLs that libraries put into their messages.
+        fresh = (plain | {quote(s, safe="") for s in plain} | {quote_plus(s, safe="") for s in plain}) - self._secrets
         if not fresh:
             return
         self._secrets |= fresh

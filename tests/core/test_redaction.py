@@ -89,3 +89,12 @@ def test_redactor_masks_query_parameters_and_known_values() -> None:
         "Authorization": "***",
         "Accept": "application/json",
     }
+
+
+def test_redactor_masks_percent_encoded_secrets() -> None:
+    secret = "k+y/ab=cd ef&gh"
+    redactor = Redactor([secret])
+    for shown in ("k%2By%2Fab%3Dcd%20ef%26gh", "k%2By%2Fab%3Dcd+ef%26gh", secret):
+        assert redactor.text(f"Connection timeout to host https://x.test/?q={shown}") == (
+            "Connection timeout to host https://x.test/?q=***"
+        )
