@@ -10,18 +10,20 @@ from typing import Any, ClassVar
 
 import attrs
 
-from accounting_bridge.errors import Conflict, NotFound
+from accounting_bridge.errors import AccountingError, Conflict, NotFound, WriteOutcomeUnknown
 from accounting_bridge.models import Customer
 from accounting_bridge.transport.http import Response
 
 from . import wire
+from .answers import read_written
 
 __all__ = ["SharedCustomers"]
 
 
 class SharedCustomers:
     """Mixin for both adapters. The APIs can create customers but not update them: an existing customer with the
-    same content is returned as is, one with different content is a `Conflict`."""
+    same content is returned as is, one with different content is a `Conflict`. A create whose answer is lost or
+    unreadable is resolved by looking the number up; if that does not find it either → `WriteOutcomeUnknown`."""
 
     name: ClassVar[str]
 
@@ -71,5 +73,21 @@ class SharedCustomers:
         response = await self._post_customer(payload, reference=customer.number, lookup=landed)
         if response.confirmed_by_lookup:
             return await self.get_customer(customer.number)
-        xid = wire.xid_of(self._created_customer_body(response), "create customer")
+        try:
+            xid = read_written(
+                response,
+                lambda r: wire.xid_of(self._created_customer_body(r), "create customer"),
+                what="create customer",
+                backend=self.name,
+                reference=customer.number,
+            )
+        except WriteOutcomeUnknown as unknown:
+            # accepted, but the answer is unreadable: the customer number is a business key, so look it up
+            try:
+                row = await self._find_customer(customer.number)
+            except AccountingError:
+                row = None
+            if row is None:
+                raise unknown from None
+            return wire.decode_customer(row)
         return attrs.evolve(customer, id=str(xid), raw={**payload, "xid": xid})

@@ -6,6 +6,7 @@ import asyncio
 import datetime as _dt
 import zoneinfo
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -36,6 +37,7 @@ from accounting_bridge.transport.auth import Token, TokenAuth
 from accounting_bridge.transport.http import Request, Response, Transport
 
 from . import wire
+from .answers import read_written
 from .customers import SharedCustomers
 from .submit_flow import submit_with_attachments
 
@@ -281,9 +283,13 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
             item = dict(row)
             raw_prices = item.get("prices")
             prices: list[Any] = raw_prices if isinstance(raw_prices, list) else []
-            item["prices"] = [
-                {**p, "price": wire.parse_money(p["price"])} if isinstance(p.get("price"), str) else p for p in prices
-            ]
+            try:
+                item["prices"] = [
+                    {**p, "price": wire.parse_money(p["price"])} if isinstance(p.get("price"), str) else p
+                    for p in prices
+                ]
+            except wire.MoneyFormatError:
+                raise ResponseError("products: unreadable price", backend=self.name) from None
             result.append(item)
         return result
 
@@ -296,7 +302,9 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
 
     async def create_invoice(self, invoice: Invoice) -> Invoice:
         """``POST /invoices``: a draft. Line product: `item_number` = productId, else `account` = product type
-        (xid or name), else the `default_product_type` setting."""
+        (xid or name), else the `default_product_type` setting. Line amounts are rounded to øre (half up, see
+        `wire.invoice_line_amount`); `net_total` is their sum. Not idempotent: an ambiguous failure, or an
+        accepted answer that cannot be read, is `WriteOutcomeUnknown(reference=invoice.number)`."""
         company = await self.company_xid()
         if invoice.customer is not None:
             await self.upsert_customer(invoice.customer)
@@ -311,11 +319,17 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
             invoice, company_xid=company, customer_xid=customer_xid, line_products=line_products
         )
         response = await self._send("POST", "/invoices", json=payload, reference=invoice.number)
-        xid = wire.xid_of(response.json(), "create invoice")
+        xid = read_written(
+            response,
+            lambda r: wire.xid_of(r.json(), "create invoice"),
+            what="create invoice",
+            backend=self.name,
+            reference=invoice.number,
+        )
         return attrs.evolve(
             invoice,
             status=InvoiceStatus.DRAFT,
-            net_total=invoice.lines_net_total,
+            net_total=sum((wire.invoice_line_amount(line) for line in invoice.lines), Decimal(0)),
             id=str(xid),
             raw={**payload, "invoiceXid": xid},
         )
@@ -417,10 +431,17 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
         company = await self.company_xid()
         payload = wire.encode_file_upload(document, company_xid=company, keep_hidden=keep_hidden)
         response = await self._send("POST", "/filesForUseInRegistrations", json=payload, reference=reference)
-        return wire.xid_of(response.json(), "file upload")
+        return read_written(
+            response,
+            lambda r: wire.xid_of(r.json(), "file upload"),
+            what="file upload",
+            backend=self.name,
+            reference=reference,
+        )
 
     async def upload_document(self, document: Document) -> DocumentRef:
-        """Into the archive; visible in the inbox unless `keep_uploads_hidden` is set."""
+        """Into the archive; visible in the inbox unless `keep_uploads_hidden` is set. Not idempotent: an ambiguous
+        failure or an unreadable accepted answer is `WriteOutcomeUnknown(reference=document.filename)`."""
         xid = await self._upload(document, keep_hidden=self.settings.keep_uploads_hidden, reference=document.filename)
         return DocumentRef(id=str(xid), filename=document.filename)
 
@@ -475,25 +496,28 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
     async def submit_registration(self, registration: Registration) -> RegistrationRef:
         """Upload the attachments (hidden until the registration references them), then ``POST
         /suggestedRegistrations`` once: it is not idempotent, so an ambiguous failure is `WriteOutcomeUnknown`
-        carrying `registration.reference`, never a resend. A definite failure deletes the uploads."""
+        carrying `registration.reference`, never a resend — so is a 2xx answer that cannot be read (the
+        registration was stored). A definite failure deletes the uploads."""
         company = await self.company_xid()
         reference = registration.reference
 
         async def upload(document: Document) -> int:
             return await self._upload(document, keep_hidden=True, reference=reference)
 
-        async def submit(file_xids: Sequence[int]) -> int:
+        async def submit(file_xids: Sequence[int]) -> Response:
             payload = wire.encode_registration(registration, company_xid=company, file_xids=file_xids)
             headers = {TRACE_HEADER: reference} if reference else {}
-            response = await self._send(
+            return await self._send(
                 "POST", "/suggestedRegistrations", json=payload, reference=reference, headers=headers
             )
+
+        def read_xid(response: Response) -> int:
             return wire.xid_of(response.json(), "suggested registration")
 
         async def delete(xid: int) -> None:
             await self._send("DELETE", f"/archiveFile/{company}/{xid}")
 
         xid, files = await submit_with_attachments(
-            registration, upload=upload, submit=submit, delete=delete, backend=self.name
+            registration, upload=upload, submit=submit, read_xid=read_xid, delete=delete, backend=self.name
         )
         return RegistrationRef(id=str(xid), reference=reference, raw={"xid": xid, "filesToAttachXids": files})

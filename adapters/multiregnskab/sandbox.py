@@ -19,7 +19,8 @@ System-to-System API (prefix from the contract's base URL path, default ``/open/
 together.
 
 Fault switches (`faults.add(...)`): a status (5xx, 429 with Retry-After) without performing the request, a
-dropped connection before or *after* the request was performed, latency, a malformed body.
+dropped connection before or *after* the request was performed, latency, a malformed body, a replaced 200 answer
+(`answer=`: performed, then this JSON instead), each optionally after letting `skip` matching requests through.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class Fault:
     drop: str | None = None  # "before" (not performed) or "after" (performed, answer lost)
     delay: float = 0.0
     malformed: bool = False  # perform, then answer 200 with a body that is not JSON
+    answer: Any = None  # perform, then answer 200 with this JSON body instead of the real one
+    skip: int = 0  # let this many matching requests through untouched before the fault applies
     times: int = 1
 
 
@@ -85,6 +88,9 @@ class Faults:
     def take(self, api: str, method: str, path: str) -> Fault | None:
         for fault in self.queue:
             if fault.method == method and path.startswith(fault.path) and fault.api in (None, api):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 fault.times -= 1
                 if fault.times <= 0:
                     self.queue.remove(fault)
@@ -408,6 +414,8 @@ class MultiRegnskabSandbox:
             return self._drop(request)
         if fault is not None and fault.malformed:
             return web.Response(body=b"<html>oops", status=200, content_type="application/json")
+        if fault is not None and fault.answer is not None:
+            return _json(fault.answer, 200)
         return response
 
     @staticmethod

@@ -9,6 +9,9 @@ uploaded for it are deleted so nothing is orphaned. When the outcome is *unknown
 timeout after the request was sent) they are kept: the registration may exist and reference them — a delete
 would then either be refused (409, delete-protected) or, if the server is still processing the request, strip the
 documentation from a registration that is about to be created. The `WriteOutcomeUnknown` names the kept files.
+A 2xx answer whose body cannot be decoded counts as *unknown* too: the server stored the registration (with the
+files), only its xid is lost — so the files are kept and the caller gets `WriteOutcomeUnknown`, never a plain error
+that would invite a duplicating retry. The flow itself decodes the answer (`read_xid`) so no adapter can miss this.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from accounting_bridge.errors import AccountingError, TransportError, WriteOutcomeUnknown
 from accounting_bridge.models import Document, Registration
+from accounting_bridge.transport.http import Response
+
+from .answers import read_written
 
 __all__ = ["submit_with_attachments"]
 
@@ -29,11 +35,16 @@ async def submit_with_attachments(
     registration: Registration,
     *,
     upload: Callable[[Document], Awaitable[int]],
-    submit: Callable[[Sequence[int]], Awaitable[int]],
+    submit: Callable[[Sequence[int]], Awaitable[Response]],
+    read_xid: Callable[[Response], int],
     delete: Callable[[int], Awaitable[None]] | None,
     backend: str,
 ) -> tuple[int, list[int]]:
-    """Returns (registration xid, attachment xids)."""
+    """Returns (registration xid, attachment xids).
+
+    `upload` should raise `WriteOutcomeUnknown` when an upload's accepted answer is unreadable (see
+    `answers.read_written`): that file may exist hidden, and the registration is then not submitted.
+    """
     results = await asyncio.gather(*(upload(doc) for doc in registration.attachments), return_exceptions=True)
     uploaded = [r for r in results if isinstance(r, int)]
     failures = [r for r in results if isinstance(r, BaseException)]
@@ -48,7 +59,11 @@ async def submit_with_attachments(
             ) from None
         raise first
     try:
-        xid = await submit(uploaded)
+        response = await submit(uploaded)
+        # from here on the registration is stored: a decoding failure is an unknown outcome, not a failure
+        xid = read_written(
+            response, read_xid, what="suggested registration", backend=backend, reference=registration.reference
+        )
     except WriteOutcomeUnknown as exc:
         if uploaded:
             message = exc.message.removesuffix(f" (reference {exc.reference!r})") if exc.reference else exc.message

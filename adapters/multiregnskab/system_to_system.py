@@ -11,7 +11,14 @@ from typing import Any, ClassVar
 
 import attrs
 
-from accounting_bridge.errors import ConfigurationError, FieldError, ResponseError, ValidationError
+from accounting_bridge.errors import (
+    AccountingError,
+    ConfigurationError,
+    FieldError,
+    ResponseError,
+    ValidationError,
+    WriteOutcomeUnknown,
+)
 from accounting_bridge.http_adapter import HttpAdapter
 from accounting_bridge.ledger import Capability
 from accounting_bridge.models import BankTransaction, Customer, Document, Registration, RegistrationRef
@@ -20,11 +27,12 @@ from accounting_bridge.transport.auth import ApiKeyHeader
 from accounting_bridge.transport.http import Request, Response, Transport
 
 from . import wire
+from .answers import read_written, unreadable_answer
 from .customers import SharedCustomers
 from .s2s_contract import DEFAULT_CONTRACT, S2SContract
 from .submit_flow import submit_with_attachments
 
-__all__ = ["MultiRegnskabS2SAdapter", "MultiRegnskabS2SSettings"]
+__all__ = ["MultiRegnskabS2SAdapter", "MultiRegnskabS2SSettings", "bank_submission_outcome"]
 
 TRACE_HEADER = "X-MultiRegnskabTraceId"
 
@@ -153,12 +161,20 @@ class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
         async def upload(document: Document) -> int:
             payload = wire.encode_file_upload(document, company_xid=self.company, keep_hidden=True)
             response = await self._send("POST", upload_path, json=payload, reference=reference)
-            return wire.xid_of(self._read(response, "file upload"), "file upload")
+            return read_written(
+                response,
+                lambda r: wire.xid_of(self._read(r, "file upload"), "file upload"),
+                what="file upload",
+                backend=self.name,
+                reference=reference,
+            )
 
-        async def submit(file_xids: Sequence[int]) -> int:
+        async def submit(file_xids: Sequence[int]) -> Response:
             payload = wire.encode_registration(registration, company_xid=self.company, file_xids=file_xids)
             headers = {TRACE_HEADER: reference} if reference else {}
-            response = await self._send("POST", submit_path, json=payload, reference=reference, headers=headers)
+            return await self._send("POST", submit_path, json=payload, reference=reference, headers=headers)
+
+        def read_xid(response: Response) -> int:
             return wire.xid_of(self._read(response, "suggested registration"), "suggested registration")
 
         delete = None
@@ -168,20 +184,30 @@ class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
                 await self._send("DELETE", self._path("delete_file", xid=xid))
 
         xid, files = await submit_with_attachments(
-            registration, upload=upload, submit=submit, delete=delete, backend=self.name
+            registration, upload=upload, submit=submit, read_xid=read_xid, delete=delete, backend=self.name
         )
         return RegistrationRef(id=str(xid), reference=reference, raw={"xid": xid, "filesToAttachXids": files})
 
     # --- bank transactions -------------------------------------------------------------------------------------
 
     async def submit_bank_transactions(self, transactions: Sequence[BankTransaction]) -> list[BankTransaction]:
-        """One request per bank account (in order of first appearance). Not idempotent as far as is known: an
-        ambiguous failure is `WriteOutcomeUnknown` naming the transactions' references."""
+        """One request per bank account (in order of first appearance), stopping at the first failure. Not
+        idempotent as far as is known, so nothing is resent.
+
+        Every error raised here after validation carries the outcome per transaction (see
+        `bank_submission_outcome`): `stored_transactions` (stored, with their ids), `unknown_transactions` (the
+        group whose outcome is unknown) and `not_stored_transactions` (refused, or never sent). A definite refusal
+        keeps its type (`NotFound`, `Unprocessable`, ...); when earlier groups were stored its message says which.
+        An ambiguous failure, an accepted answer that cannot be read, or an answer acknowledging a different
+        number of postings than were sent is `WriteOutcomeUnknown` with the group's references as `reference`.
+        """
         groups: dict[str, list[BankTransaction]] = {}
         for transaction in transactions:
             groups.setdefault(transaction.account.strip(), []).append(transaction)
+        batches = list(groups.items())
         result: list[BankTransaction] = []
-        for account, items in groups.items():
+        for index, (account, items) in enumerate(batches):
+            later = [t for _account, rest in batches[index + 1 :] for t in rest]
             payload = {
                 "companyXid": self.company,
                 "bankAccountXid": int(account),
@@ -189,12 +215,80 @@ class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
             }
             references = [t.reference for t in items if t.reference]
             reference = ",".join(references) if references else f"{len(items)} transactions for account {account}"
-            response = await self._send("POST", self._path("bank_transactions"), json=payload, reference=reference)
-            rows = wire.list_of(self._read(response, "bank transactions"), "bpList", "bank transactions")
-            if len(rows) != len(items):
-                raise ResponseError(
-                    f"bank transactions: {len(items)} sent, {len(rows)} acknowledged", backend=self.name
+            try:
+                response = await self._send("POST", self._path("bank_transactions"), json=payload, reference=reference)
+            except WriteOutcomeUnknown as exc:
+                message = exc.message.removesuffix(f" (reference {exc.reference!r})") if exc.reference else exc.message
+                unknown = WriteOutcomeUnknown(
+                    message, backend=exc.backend, reference=reference, request_id=exc.request_id
                 )
-            for item, row in zip(items, rows, strict=True):
-                result.append(attrs.evolve(item, id=str(wire.xid_of(row, "bank transaction")), raw=dict(row)))
+                raise bank_submission_outcome(
+                    unknown, stored=result, unknown=items, not_stored=later, multiple=len(batches) > 1
+                ) from None
+            except AccountingError as exc:
+                raise bank_submission_outcome(
+                    exc, stored=result, unknown=[], not_stored=[*items, *later], multiple=len(batches) > 1
+                ) from None
+            try:
+                rows = wire.list_of(self._read(response, "bank transactions"), "bpList", "bank transactions")
+                if len(rows) != len(items):
+                    raise ResponseError(
+                        f"bank transactions: {len(items)} sent, {len(rows)} acknowledged", backend=self.name
+                    )
+                ids = [wire.xid_of(row, "bank transaction") for row in rows]
+            except AccountingError as exc:
+                unknown = unreadable_answer(
+                    response,
+                    f"bank transactions for account {account}",
+                    exc.message,
+                    backend=self.name,
+                    reference=reference,
+                )
+                raise bank_submission_outcome(
+                    unknown, stored=result, unknown=items, not_stored=later, multiple=len(batches) > 1
+                ) from None
+            for item, row, xid in zip(items, rows, ids, strict=True):
+                result.append(attrs.evolve(item, id=str(xid), raw=dict(row)))
         return result
+
+
+def _label(transaction: BankTransaction) -> str:
+    if transaction.reference:
+        return repr(transaction.reference)
+    return f"{transaction.date.isoformat()} {transaction.amount} on {transaction.account}"
+
+
+def bank_submission_outcome(
+    error: AccountingError,
+    *,
+    stored: Sequence[BankTransaction],
+    unknown: Sequence[BankTransaction],
+    not_stored: Sequence[BankTransaction],
+    multiple: bool = True,
+) -> AccountingError:
+    """Attach the per-transaction outcome of a bank submission to `error` (documented attributes) and return it.
+
+    - ``error.stored_transactions``: stored, each with its `id` (the server's xid) and `raw`;
+    - ``error.unknown_transactions``: sent, outcome unknown (non-empty only on `WriteOutcomeUnknown`);
+    - ``error.not_stored_transactions``: refused or never sent — safe to submit again.
+
+    With several bank accounts (`multiple`), the message lists all three, so a log line alone tells the story.
+    """
+    error.stored_transactions = list(stored)  # type: ignore[attr-defined]
+    error.unknown_transactions = list(unknown)  # type: ignore[attr-defined]
+    error.not_stored_transactions = list(not_stored)  # type: ignore[attr-defined]
+    if multiple:
+        parts = [
+            "stored: " + (", ".join(f"{_label(t)} (xid {t.id})" for t in stored) or "none"),
+        ]
+        if unknown:
+            parts.append("outcome unknown: " + ", ".join(_label(t) for t in unknown))
+        parts.append("not stored: " + (", ".join(_label(t) for t in not_stored) or "none"))
+        summary = "; ".join(parts)
+        if isinstance(error, WriteOutcomeUnknown) and error.reference:
+            suffix = f" (reference {error.reference!r})"
+            error.message = error.message.removesuffix(suffix) + f" [{summary}]" + suffix
+        else:
+            error.message = f"{error.message} [{summary}]"
+        error.args = (error.message,)
+    return error

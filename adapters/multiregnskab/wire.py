@@ -13,7 +13,7 @@ import datetime as _dt
 import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from accounting_bridge.errors import FieldError, ResponseError
@@ -27,6 +27,7 @@ from accounting_bridge.models import (
     DocumentRef,
     Invoice,
     InvoiceKind,
+    InvoiceLine,
     Registration,
 )
 from accounting_bridge.transport.auth import Token
@@ -45,6 +46,7 @@ __all__ = [
     "encode_invoice",
     "encode_registration",
     "format_money",
+    "invoice_line_amount",
     "parse_money",
     "rename_keys",
     "xid_of",
@@ -93,6 +95,11 @@ def format_quantity(value: Decimal) -> str:
 
 def parse_money(text: str) -> Decimal:
     """Danish or international amount text → Decimal, exactly.
+
+    Policy for ambiguous text: the API documents Danish amounts ("9.999,99"), so a text that reads validly both
+    ways gets the **Danish** reading: ``"1,250"`` = 1.25 (decimal comma, not international thousands) and
+    ``"1.250"`` = 1250 (thousands point, not an international decimal point). International notation is decoded
+    only where it is the sole valid reading (``"1,250.00"``, ``"1,250,000"``, ``"0.125"``, ``"12.50"``).
 
     Accepted: ``"9.999,99"``, ``"-1250,00"``, ``"197,00"``, ``"1250.00"``, ``"1,250.00"``, ``"1.250"`` (Danish
     thousands), ``"+5"``, a trailing minus (``"100,00-"``), spaces as thousands separators. Rules: when both "."
@@ -371,6 +378,19 @@ def decode_customer(data: Mapping[str, Any]) -> Customer:
 # --- invoices ("Common in both APIs") ---------------------------------------------------------------------------
 
 
+ORE = Decimal("0.01")
+
+
+def invoice_line_amount(line: InvoiceLine) -> Decimal:
+    """An invoice draft line's `amount`: quantity × unit price rounded to øre, ROUND_HALF_UP (half away from zero).
+
+    ``1.5 × 19.95 = 29.925`` → ``29.93``; ``-0.125`` → ``-0.13``. The API's amounts are kroner and øre (registrations
+    refuse more than two decimals in `validate()`); an invoice line amount is computed, so it is rounded instead of
+    refused. `numberOfUnits` and `priceEach` are sent as given (a price may have more decimals).
+    """
+    return line.net_amount.quantize(ORE, rounding=ROUND_HALF_UP)
+
+
 def encode_invoice(
     invoice: Invoice,
     *,
@@ -381,6 +401,7 @@ def encode_invoice(
     """Neutral invoice → `Invoice` draft. `line_products[i]` = (productTypeXid, productXid or None) of line i.
 
     The spec's `required` names `invoiceDate` but the property is `date`: `date` is sent (as the M2 client does).
+    Each line's `amount` is `invoice_line_amount(line)`: rounded to øre, half up.
     """
     lines: list[dict[str, Any]] = []
     for index, (line, (type_xid, product_xid)) in enumerate(zip(invoice.lines, line_products, strict=True)):
@@ -389,7 +410,7 @@ def encode_invoice(
             "lineText": line.description,
             "numberOfUnits": format_quantity(line.quantity),
             "priceEach": format_money(line.unit_price),
-            "amount": format_money(line.net_amount),
+            "amount": format_money(invoice_line_amount(line)),
             "productTypeXid": type_xid,
         }
         if product_xid is not None:

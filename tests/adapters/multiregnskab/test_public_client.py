@@ -467,3 +467,87 @@ async def test_unsupported_operations(ledger: ab.Ledger) -> None:
 async def test_concurrent_calls_share_one_company_lookup(ledger: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
     await asyncio.gather(*(adapter(ledger).product_types() for _ in range(5)))
     assert len(sandbox.calls_to("GET", "/companies")) == 1
+
+
+# --- writes whose 2xx answer cannot be read ----------------------------------------------------------------------
+
+
+async def test_unreadable_answer_after_registration_stored_is_outcome_unknown(
+    ledger: ab.Ledger, sandbox: MultiRegnskabSandbox
+) -> None:
+    sandbox.faults.add("POST", "/suggestedRegistrations", malformed=True)  # performed, then 200 "<html>oops"
+    with pytest.raises(ab.WriteOutcomeUnknown) as info:
+        await ledger.registrations.submit(registration(attachments=2))
+    assert info.value.reference == "ref-2026-11"
+    [stored] = sandbox.company(1002).registrations.values()
+    kept = [f["xid"] for f in stored["filesToAttachXids"]]
+    assert len(kept) == 2 and all(str(xid) in str(info.value) for xid in kept)
+    assert not sandbox.calls_to("DELETE", "/archiveFile")
+    assert len(sandbox.calls_to("POST", "/suggestedRegistrations")) == 1
+
+
+async def test_unreadable_attachment_upload_answer_means_not_submitted(
+    ledger: ab.Ledger, sandbox: MultiRegnskabSandbox
+) -> None:
+    sandbox.faults.add("POST", "/filesForUseInRegistrations", malformed=True)
+    with pytest.raises(ab.TransportError, match="not submitted"):
+        await ledger.registrations.submit(registration(attachments=1))
+    assert not sandbox.calls_to("POST", "/suggestedRegistrations")
+
+
+async def test_unreadable_invoice_answer_is_outcome_unknown(ledger: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
+    await ledger.customers.upsert(customer())
+    sandbox.faults.add("POST", "/invoices", malformed=True)
+    line = ab.InvoiceLine(description="Abonnement", item_number="P2345", unit_price="33.95")
+    with pytest.raises(ab.WriteOutcomeUnknown) as info:
+        await ledger.invoices.create(
+            ab.Invoice(number="F-7", customer_number="K-100", issue_date=sandbox.today(), lines=[line])
+        )
+    assert info.value.reference == "F-7"
+    assert len(sandbox.company(1002).invoices) == 1  # stored: a plain retry would make a second draft
+
+
+async def test_unreadable_customer_answer_is_resolved_by_lookup(
+    ledger: ab.Ledger, sandbox: MultiRegnskabSandbox
+) -> None:
+    sandbox.faults.add("POST", "/customers", malformed=True)
+    created = await ledger.customers.upsert(customer())
+    [xid] = sandbox.company(1002).customers
+    assert created.id == str(xid) and created.number == "K-100"
+    assert len(sandbox.calls_to("POST", "/customers")) == 1
+
+
+async def test_unreadable_document_upload_answer_is_outcome_unknown(
+    ledger: ab.Ledger, sandbox: MultiRegnskabSandbox
+) -> None:
+    before = set(sandbox.company(1002).files)
+    sandbox.faults.add("POST", "/filesForUseInRegistrations", malformed=True)
+    with pytest.raises(ab.WriteOutcomeUnknown) as info:
+        await ledger.documents.upload(doc("kvittering.pdf"))
+    assert info.value.reference == "kvittering.pdf"
+    assert len(set(sandbox.company(1002).files) - before) == 1
+
+
+async def test_unreadable_product_price_is_a_response_error(ledger: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
+    sandbox.company(1002).products[0]["prices"][0]["price"] = "33,95 kr"
+    with pytest.raises(ab.ResponseError, match="price"):
+        await adapter(ledger).products()
+
+
+# --- invoice line amounts are rounded to øre ---------------------------------------------------------------------
+
+
+async def test_invoice_line_amounts_rounded_half_up_to_ore(ledger: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
+    await ledger.customers.upsert(customer())
+    lines = [
+        ab.InvoiceLine(description="Timer", item_number="P2345", quantity="1.5", unit_price="19.95"),  # 29.925
+        ab.InvoiceLine(description="Gebyr", item_number="P2345", quantity="0.333", unit_price="10"),  # 3.33
+        ab.InvoiceLine(description="Rabat", item_number="P2345", quantity="1", unit_price="-0.125"),  # -0.125
+    ]
+    created = await ledger.invoices.create(
+        ab.Invoice(number="F-8", customer_number="K-100", issue_date=sandbox.today(), lines=lines)
+    )
+    assert created.id is not None
+    sent = sandbox.company(1002).invoices[int(created.id)]["lines"]
+    assert [ln["amount"] for ln in sent] == ["29,93", "3,33", "-0,13"]
+    assert created.net_total == Decimal("33.13")  # the sum of what was sent

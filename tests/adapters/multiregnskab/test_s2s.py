@@ -196,3 +196,101 @@ def test_settings_validation() -> None:
         ab.connect("multiregnskab-s2s", api_key="k-12345", company="Tømrer")
     with pytest.raises(ab.ConfigurationError, match="unknown S2S path"):
         ab.connect("multiregnskab-s2s", api_key="k-12345", company=1, paths={"invoices": "/x"})
+
+
+# --- write outcomes: an answer that cannot be read, partial bank submissions ----------------------------------------
+
+
+async def test_unreadable_answer_after_registration_stored_is_outcome_unknown(
+    s2s: ab.Ledger, sandbox: MultiRegnskabSandbox
+) -> None:
+    sandbox.faults.add("POST", "/suggestedRegistrations", api="s2s", malformed=True)  # stored, then 200 "<html>oops"
+    with pytest.raises(ab.WriteOutcomeUnknown) as info:
+        await s2s.registrations.submit(registration(attachments=2))
+    assert info.value.reference == "payroll-2026-11"
+    [stored] = sandbox.company(1002).registrations.values()
+    kept = [f["xid"] for f in stored["filesToAttachXids"]]
+    assert all(str(xid) in str(info.value) for xid in kept) and "kept" in str(info.value)
+    assert not sandbox.calls_to("DELETE", "/archiveFile", api="s2s")  # the registration references them
+    assert all(xid in sandbox.company(1002).files for xid in kept)
+    assert len(sandbox.calls_to("POST", "/suggestedRegistrations", api="s2s")) == 1
+
+
+async def test_unreadable_customer_answer_is_resolved_by_lookup(s2s: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
+    sandbox.faults.add("POST", "/customers", api="s2s", malformed=True)
+    created = await s2s.customers.upsert(customer())
+    [(xid, row)] = sandbox.company(1002).customers.items()
+    assert created.id == str(xid) and row["customerName"] == "Salary ApS"
+    assert len(sandbox.calls_to("POST", "/customers", api="s2s")) == 1
+
+
+def bank(account: str, reference: str, amount: str = "10") -> ab.BankTransaction:
+    return ab.BankTransaction(
+        account=account, date=_dt.date(2026, 11, 3), amount=amount, text=f"tekst {reference}", reference=reference
+    )
+
+
+def second_bank_account(sandbox: MultiRegnskabSandbox) -> None:
+    sandbox.company(1002).bank_accounts[10028] = {"xid": 10028, "name": "Opsparing", "currency": "DKK"}
+
+
+def stored_postings(sandbox: MultiRegnskabSandbox) -> dict[str, int]:
+    postings = sandbox.company(1002).bank_postings
+    return {p["externalRef"]: p["xid"] for rows in postings.values() for p in rows if "externalRef" in p}
+
+
+async def test_bank_partial_failure_names_what_was_stored(s2s: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
+    second_bank_account(sandbox)
+    items = [bank("10027", "r1"), bank("99999", "r2"), bank("10027", "r3"), bank("10028", "r4")]
+    with pytest.raises(ab.NotFound) as info:  # account 99999 does not exist: a definite refusal of that group
+        await s2s.bank_transactions.submit(items)
+    error: Any = info.value
+    stored = stored_postings(sandbox)
+    assert set(stored) == {"r1", "r3"}  # the first group landed; the third was never sent
+    assert [(t.reference, t.id) for t in error.stored_transactions] == [
+        ("r1", str(stored["r1"])),
+        ("r3", str(stored["r3"])),
+    ]
+    assert [t.reference for t in error.not_stored_transactions] == ["r2", "r4"]
+    assert error.unknown_transactions == []
+    text = str(info.value)
+    assert "r1" in text and str(stored["r1"]) in text and "r2" in text and "r4" in text
+    assert len(sandbox.calls_to("POST", "/bankPostings", api="s2s")) == 2
+
+
+async def test_bank_ambiguous_second_group_is_outcome_unknown_naming_the_first(
+    s2s: ab.Ledger, sandbox: MultiRegnskabSandbox
+) -> None:
+    second_bank_account(sandbox)
+    sandbox.faults.add("POST", "/bankPostings", api="s2s", status=502, skip=1)  # the first account passes
+    with pytest.raises(ab.WriteOutcomeUnknown) as info:
+        await s2s.bank_transactions.submit([bank("10027", "r1"), bank("10028", "r2")])
+    error: Any = info.value
+    stored = stored_postings(sandbox)
+    assert [(t.reference, t.id) for t in error.stored_transactions] == [("r1", str(stored["r1"]))]
+    assert [t.reference for t in error.unknown_transactions] == ["r2"]
+    assert error.not_stored_transactions == []
+    assert error.reference == "r2" and str(stored["r1"]) in str(info.value)
+
+
+async def test_bank_acknowledgement_mismatch_is_outcome_unknown(s2s: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
+    sandbox.faults.add("POST", "/bankPostings", api="s2s", answer={"bpList": [{"xid": 1}]})  # 2 stored, 1 acknowledged
+    with pytest.raises(ab.WriteOutcomeUnknown, match="2 sent, 1 acknowledged") as info:
+        await s2s.bank_transactions.submit([bank("10027", "r1"), bank("10027", "r2")])
+    error: Any = info.value
+    assert error.reference == "r1,r2"
+    assert [t.reference for t in error.unknown_transactions] == ["r1", "r2"]
+    assert error.stored_transactions == [] and error.not_stored_transactions == []
+    assert set(stored_postings(sandbox)) == {"r1", "r2"}
+
+
+async def test_bank_unreadable_answer_is_outcome_unknown(s2s: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
+    second_bank_account(sandbox)
+    sandbox.faults.add("POST", "/bankPostings", api="s2s", malformed=True)
+    with pytest.raises(ab.WriteOutcomeUnknown) as info:
+        await s2s.bank_transactions.submit([bank("10027", "r1"), bank("10028", "r2")])
+    error: Any = info.value
+    assert [t.reference for t in error.unknown_transactions] == ["r1"]
+    assert [t.reference for t in error.not_stored_transactions] == ["r2"]
+    assert set(stored_postings(sandbox)) == {"r1"}
+    assert len(sandbox.calls_to("POST", "/bankPostings", api="s2s")) == 1

@@ -166,3 +166,10 @@ async def test_fault_switches(ledger: ab.Ledger, sandbox: MultiRegnskabSandbox, 
     await ledger.companies()
     assert asyncio.get_running_loop().time() - started >= 0.04
     assert not sandbox.faults.queue
+
+
+async def test_fault_skip_and_answer(ledger: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
+    sandbox.faults.add("GET", "/companies", answer={"companiesAndAccessList": [], "lastCompanies": []}, skip=1)
+    assert len(await ledger.companies()) == 2  # skipped
+    assert await ledger.companies() == []  # replaced
+    assert not sandbox.faults.queue

@@ -79,6 +79,50 @@ def test_format_money_refuses_non_decimal() -> None:
         wire.format_money(Decimal("NaN"))
 
 
+# --- money: the ambiguity policy (the API documents Danish amounts: an ambiguous text gets the Danish reading) ----
+
+
+@pytest.mark.parametrize(
+    ("text", "danish"),
+    [
+        ("1,250", "1.250"),  # international thousands would be 1250: Danish decimal comma wins
+        ("-1,250", "-1.250"),
+        ("999,999", "999.999"),
+        ("1.250", "1250"),  # international decimal point would be 1.25: Danish thousands win
+        ("-1.250", "-1250"),
+        ("999.999", "999999"),
+        ("1.250-", "-1250"),
+    ],
+)
+def test_ambiguous_amounts_get_the_danish_reading(text: str, danish: str) -> None:
+    value = wire.parse_money(text)
+    assert value == Decimal(danish) and str(value) == danish
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1,250,000", "1250000"),  # Danish would be two decimal commas: only the international reading exists
+        ("1,250.00", "1250.00"),
+        ("1250.000", "1250.000"),  # four-digit whole part: no Danish grouping possible
+        ("0.125", "0.125"),  # a group cannot start with 0
+        ("12.50", "12.50"),  # two digits after "." cannot be a thousands group
+        ("1.250,00", "1250.00"),
+    ],
+)
+def test_unambiguous_international_amounts_still_decode(text: str, value: str) -> None:
+    assert str(wire.parse_money(text)) == value
+
+
+def test_bank_posting_decodes_ambiguous_amounts_the_danish_way() -> None:
+    def amount(text: str) -> Decimal:
+        row = {"xid": 1, "bankDate": "2026-01-02", "bankText": "x", "bankAmount": text}
+        return wire.decode_bank_posting(row, account="7", currency="DKK").amount
+
+    assert amount("1,250") == Decimal("1.25")
+    assert amount("1.250") == Decimal("1250")
+
+
 # --- money: properties -------------------------------------------------------------------------------------------
 
 money = st.decimals(
@@ -243,3 +287,24 @@ def test_contract_overrides() -> None:
         DEFAULT_CONTRACT.with_overrides(paths={"nope": "/x"})
     with pytest.raises(ConfigurationError, match="unknown S2S field"):
         DEFAULT_CONTRACT.with_overrides(fields={"nope": "x"})
+
+
+def test_invoice_line_amounts_are_rounded_half_up_to_ore() -> None:
+    lines = [
+        ab.InvoiceLine(description="a", quantity="1.5", unit_price="19.95"),  # 29.925 → 29.93
+        ab.InvoiceLine(description="b", quantity="1", unit_price="0.005"),  # 0.005 → 0.01
+        ab.InvoiceLine(description="c", quantity="1", unit_price="-29.925"),  # half away from zero: -29.93
+        ab.InvoiceLine(description="d", quantity="3", unit_price="0.333"),  # 0.999 → 1.00
+        ab.InvoiceLine(description="e", quantity="2", unit_price="10.004"),  # 20.008 → 20.01
+    ]
+    invoice = ab.Invoice(number="F-1", customer_number="K-1", issue_date=_dt.date(2026, 1, 2), lines=lines)
+    payload = wire.encode_invoice(invoice, company_xid=1, customer_xid=2, line_products=[(3, None)] * len(lines))
+    assert [ln["amount"] for ln in payload["lines"]] == ["29,93", "0,01", "-29,93", "1,00", "20,01"]
+    assert [wire.invoice_line_amount(line) for line in lines] == [
+        Decimal("29.93"),
+        Decimal("0.01"),
+        Decimal("-29.93"),
+        Decimal("1.00"),
+        Decimal("20.01"),
+    ]
+    assert payload["lines"][0]["priceEach"] == "19,95" and payload["lines"][0]["numberOfUnits"] == "1,5"
