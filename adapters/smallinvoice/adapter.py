@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -56,6 +57,8 @@ GRANTS = ("client_credentials", "refresh_token")
 
 T = TypeVar("T")
 
+logger = logging.getLogger(__name__)
+
 _NEUTRAL_TO_CODE: dict[InvoiceStatus, str] = {
     InvoiceStatus.DRAFT: c.STATUS_DRAFT,
     InvoiceStatus.OPEN: c.STATUS_SENT,
@@ -88,6 +91,11 @@ def _text_setting(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -
         raise ConfigurationError(f"setting {attribute.name!r} must be a non-empty string")
 
 
+def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"setting {attribute.name!r} must be a whole number of at least 1")
+
+
 def _page_size(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= c.MAX_PAGE_SIZE:
         raise ConfigurationError(f"setting {attribute.name!r} must be a whole number 1..{c.MAX_PAGE_SIZE}")
@@ -115,6 +123,8 @@ class SmallInvoiceSettings(CommonSettings):
     default_unit_id: int | None = None  # unit of lines without `unit` (default: the first unit smallinvoice lists)
     person_gender: str | None = attrs.field(default=None, validator=_one_of(None, "M", "F"))
     payment_days: int = c.DEFAULT_PAYMENT_DAYS  # due date = issue date + this, when the invoice has none
+    #: most items scanned client-side per look-up by number when the server ignores the `filter` (see constants)
+    lookup_scan_limit: int = attrs.field(default=c.DEFAULT_LOOKUP_SCAN_LIMIT, validator=_positive)
 
     @property
     def effective_grant(self) -> str:
@@ -171,6 +181,7 @@ class SmallInvoiceAdapter(HttpAdapter):
             config, auth=self.auth, session=settings.session, error_info=wire.error_info, secrets=secrets
         )
         self._units: list[dict[str, Any]] | None = None
+        self._filter_unreliable: set[str] = set()  # list paths whose `filter` answer held other numbers
 
     def __repr__(self) -> str:
         return f"<SmallInvoiceAdapter client_id={self.settings.client_id!r}>"
@@ -244,14 +255,61 @@ class SmallInvoiceAdapter(HttpAdapter):
     def _filter(condition: Mapping[str, Any]) -> str:
         return jsoncodec.dumps(dict(condition))
 
-    async def _first(self, path: str, condition: Mapping[str, Any], **params: str) -> dict[str, Any] | None:
-        items, _ = await self._get(path, {"filter": self._filter(condition), "limit": "1", **params}, wire.items_of)
-        return items[0] if items else None
+    async def _find_numbered(self, path: str, number: str, **params: str) -> dict[str, Any] | None:
+        """The item of the list at `path` whose own `number` is `number`, or None when there is none.
+
+        The `filter` syntax is undocumented ([3P]: some filters "don't work properly"; comparators are prepended to
+        the value), so its answer is checked, never trusted: only an item carrying exactly `number` counts, and an
+        empty answer means absent. An answer holding other numbers shows the filter was ignored or misapplied on
+        this path; this look-up and every later one on the path then scan the unfiltered list (`_scan_numbered`).
+        """
+        if path not in self._filter_unreliable and not number.startswith(c.FILTER_COMPARATOR_PREFIXES):
+            query = {"filter": self._filter({"number": number}), "limit": str(self.settings.page_size), **params}
+            items, _ = await self._get(path, query, wire.items_of)
+            match = _numbered(items, number)
+            if all(_numbered([item], number) is not None for item in items):
+                return match  # the filter was honoured: the item, or nothing
+            self._filter_unreliable.add(path)
+            logger.warning(
+                "smallinvoice: GET /%s ignored or misapplied filter={number}: numbers on it are looked up by scanning "
+                "the list from now on (up to lookup_scan_limit=%d items per look-up)",
+                path,
+                self.settings.lookup_scan_limit,
+            )
+            if match is not None:
+                return match
+        return await self._scan_numbered(path, number, params)
+
+    async def _scan_numbered(self, path: str, number: str, params: Mapping[str, str]) -> dict[str, Any] | None:
+        """Client-side look-up: the unfiltered list page by page, at most `lookup_scan_limit` items.
+
+        Cost: up to ceil(lookup_scan_limit / 200) requests per look-up (25 with the default 5000). A list longer
+        than the bound without the number in it is a `ResponseError` (inside a write's look-up: the transport's
+        `WriteOutcomeUnknown`), never a guessed "absent" that would resend a write or report a wrong `NotFound`.
+        """
+        bound = self.settings.lookup_scan_limit
+        limit = min(c.MAX_PAGE_SIZE, bound)
+        offset = 0
+        while True:
+            query = {**params, "limit": str(limit), "offset": str(offset)}
+            items, has_next = await self._get(path, query, wire.items_of)
+            match = _numbered(items, number)
+            if match is not None:
+                return match
+            if not has_next or not items:
+                return None
+            offset += len(items)
+            if offset >= bound:
+                raise ResponseError(
+                    f"cannot look up {number!r}: smallinvoice ignored the number filter on /{path} and the list is "
+                    f"longer than lookup_scan_limit={bound} items (raise the setting to scan further)",
+                    backend=self.name,
+                )
 
     # --- customers = contacts ----------------------------------------------------------------------------------
 
     async def _find_contact(self, number: str) -> dict[str, Any] | None:
-        return await self._first("contacts", {"number": number})
+        return await self._find_numbered("contacts", number)
 
     async def list_customers(self) -> AsyncIterator[Customer]:
         async for item in self._pages("contacts"):
@@ -295,7 +353,7 @@ class SmallInvoiceAdapter(HttpAdapter):
     # --- invoices ----------------------------------------------------------------------------------------------
 
     async def _find_invoice(self, number: str) -> dict[str, Any] | None:
-        return await self._first("receivables/invoices", {"number": number}, **{"with": "contact"})
+        return await self._find_numbered("receivables/invoices", number, **{"with": "contact"})
 
     async def _invoice_item(self, number: str) -> dict[str, Any]:
         item = await self._find_invoice(number)
@@ -534,6 +592,14 @@ class SmallInvoiceAdapter(HttpAdapter):
     async def raw(self, method: str, path: str, **kwargs: Any) -> Response:
         """Any request relative to the base URL (``/v2``), through the same auth, limiter and retries."""
         return await super().raw(method, path.lstrip("/"), **kwargs)
+
+
+def _numbered(items: Iterable[Mapping[str, Any]], number: str) -> dict[str, Any] | None:
+    """The item whose own `number` is `number` (numbers may come back as JSON numbers)."""
+    for item in items:
+        if item.get("number") is not None and str(item["number"]) == number:
+            return dict(item)
+    return None
 
 
 async def _aiter(items: Iterable[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:

@@ -64,3 +64,12 @@ PAYMENT_CHANNELS: Final = ("T", "C", "PP", "PF", "CC", "PR", "SC")
 #: INFERRED: the `filter` comparator syntax ("comparators are prepended to the value") is not documented, so date
 #: and customer filters are applied by the adapter on the listed items; only equality filters go to the server.
 SERVER_SIDE_DATE_FILTER: Final = False
+
+#: INFERRED: look-ups by number (contacts, invoices) send `filter={"number": ...}` but never trust the answer: an
+#: item counts only if its own `number` equals the asked one. When a filtered answer holds other numbers, the filter
+#: was ignored or misapplied on that endpoint and the adapter scans the unfiltered list instead, up to this many
+#: items per look-up (setting `lookup_scan_limit`; pages of up to `MAX_PAGE_SIZE`, i.e. at most 25 requests).
+DEFAULT_LOOKUP_SCAN_LIMIT: Final = 5000
+#: INFERRED: "comparators are prepended to the value", list unknown; a number starting with one of these cannot be
+#: sent as a plain equality filter, so such numbers are always looked up by the (bounded) scan.
+FILTER_COMPARATOR_PREFIXES: Final = ("<", ">", "=", "!", "~", "%", "*")

@@ -161,6 +161,10 @@ class SmallInvoiceSandbox:
         self.contact_limit: int | None = None  # 402 past this many contacts (plan limit)
         self.locked_features: set[str] = set()  # "pdf", "send_by_email": 403 feature not in plan
         self.faults: list[Fault] = []
+        #: How list endpoints treat `filter` (the real syntax is undocumented, [3P] says some filters "don't work
+        #: properly"): "apply" (equality, the default), "ignore" (every item is listed as if there were no filter),
+        #: "prefix" (misapplied: a value matches every field value that starts with it, e.g. K-1 also finds K-10).
+        self.filter_mode = "apply"
         # counters
         self.api_requests = 0
         self.token_grants: list[str] = []
@@ -523,7 +527,7 @@ class SmallInvoiceSandbox:
                 raise ValueError
         except ValueError:
             raise ApiError(400, 2005, "Invalid offset value") from None
-        if "filter" in query:
+        if "filter" in query and self.filter_mode != "ignore":
             try:
                 condition = jsoncodec.loads(query["filter"])
             except ValueError:
@@ -571,7 +575,10 @@ class SmallInvoiceSandbox:
             else:
                 if key not in item:
                     raise ApiError(400, 2001, f"Invalid filter key: {key}")
-                if str(item[key]) != str(value):
+                if self.filter_mode == "prefix":
+                    if not str(item[key]).startswith(str(value)):
+                        return False
+                elif str(item[key]) != str(value):
                     return False
         return True
 
