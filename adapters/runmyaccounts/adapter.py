@@ -8,12 +8,14 @@ are built and read by the pure `wire` / `records` modules; what is inferred live
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import attrs
+from yarl import URL
 
 from accounting_bridge.errors import (
     ConfigurationError,
@@ -24,6 +26,7 @@ from accounting_bridge.errors import (
     Unprocessable,
     UnsupportedOperation,
     ValidationError,
+    WriteOutcomeUnknown,
 )
 from accounting_bridge.filters import in_window
 from accounting_bridge.http_adapter import HttpAdapter
@@ -121,6 +124,18 @@ def _auth(settings: RunMyAccountsSettings) -> AuthStrategy:
     return ApiKeyQuery(settings.api_key)
 
 
+def _secret_spellings(secret: str) -> tuple[str, ...]:
+    """The secret and the forms URL handling turns it into: the query value as aiohttp sends it, the usual
+    percent-encodings (also with lower-case hex), once decoded. All are masked, so an error page that echoes the
+    request URI cannot show a key such as ``k+y/ab=cd%20ef`` in its encoded form (the core redactor matches the
+    literal secret only)."""
+    query_form = URL.build(query={"k": secret}).raw_query_string.partition("=")[2]
+    forms = {secret, query_form, quote(secret, safe=""), quote(secret, safe="/"), quote_plus(secret),
+             quote_plus(secret, safe="/"), unquote(secret), unquote_plus(secret)}  # fmt: skip
+    forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), form) for form in forms}
+    return tuple(sorted(forms, key=lambda form: (-len(form), form)))
+
+
 def _error_info(response: Response) -> ErrorInfo:
     message = wire.error_text(response.body, response.content_type)
     detail: Any = None
@@ -165,7 +180,7 @@ class RunMyAccountsAdapter(HttpAdapter):
             auth=_auth(settings),
             session=settings.session,
             error_info=_error_info,
-            secrets=(settings.api_key,),
+            secrets=_secret_spellings(settings.api_key),
         )
         self._charts: dict[str, Chart] | None = None
         #: True when the last `create_invoice` found the invoice already present with the same content.
@@ -276,12 +291,17 @@ class RunMyAccountsAdapter(HttpAdapter):
                 self._payment_account(item)
             except ValidationError as exc:
                 errors += exc.errors
+            if wire.finer_than_cents(item.amount):
+                errors.append(FieldError("amount", wire.FINER_THAN_CENTS))
         elif isinstance(item, Document):
             if item.content_type.lower() not in wire.BELEG_TYPES:
                 errors.append(FieldError("content_type", "Run my Accounts accepts pdf, png, jpg, jpeg and gif only"))
             if len(item.content) > wire.BELEG_MAX_BYTES:
                 errors.append(FieldError("content", "larger than 25 MB"))
         elif isinstance(item, Registration):
+            for index, line in enumerate(item.lines):
+                if wire.finer_than_cents(line.amount):
+                    errors.append(FieldError(f"lines[{index}].amount", wire.FINER_THAN_CENTS))
             for index, doc in enumerate(item.attachments):
                 try:
                     self.validate(doc)
@@ -477,6 +497,7 @@ class RunMyAccountsAdapter(HttpAdapter):
         return await self._create_payment("invoices", payment)
 
     async def _create_payment(self, resource: str, payment: Payment) -> Payment:
+        self.validate(payment)  # also for the adapter-specific payable payments (the Ledger validates the others)
         account = self._payment_account(payment)
         await self._check_bank_rule(account)
         tree = wire.encode_payment(payment, account=account)
@@ -559,8 +580,15 @@ class RunMyAccountsAdapter(HttpAdapter):
     # --- documents (belege) ----------------------------------------------------------------------------------
 
     async def upload_beleg(self, document: Document, *, comment: str | None = None) -> Beleg:
-        """`POST belege` (multipart ``Filedata`` + ``comment``). Duplicates (same CRC32) are refused with 409,
-        so a resend after a lost answer cannot create a second receipt (it reports `Conflict` instead)."""
+        """`POST belege` (multipart ``Filedata`` + ``comment``). RMA refuses a file it already has (same CRC32)
+        with 409: on the first attempt that is `Conflict` (the document was uploaded before).
+
+        After an ambiguous failure of the first attempt (answer lost, 5xx) the upload may have landed; RMA has no
+        receipt listing to check, but its duplicate check makes a resend safe, so it is resent (after a short
+        settle delay, then with the transport's normal retries). If the resend meets the 409, it was this call's
+        own first attempt that landed: the receipt counts as uploaded and is returned with
+        `already_uploaded=True` and ``id="crc32:<checksum>"`` (no RMA receipt id can be read; see `Beleg`).
+        """
         note = comment if comment is not None else document.description
         request = Request(
             "POST",
@@ -568,7 +596,7 @@ class RunMyAccountsAdapter(HttpAdapter):
             form={wire.BELEG_COMMENT_FIELD: note} if note else None,
             files=(FilePart(field=wire.BELEG_FILE_FIELD, filename=document.filename, content=document.content,
                             content_type=document.content_type),),
-            idempotent=True,
+            idempotent=False,  # the transport must not resend on its own: a 409 after that would be ambiguous
             reference=document.filename,
         )  # fmt: skip
         try:
@@ -581,18 +609,34 @@ class RunMyAccountsAdapter(HttpAdapter):
                 request_id=exc.request_id,
                 detail=exc.detail,
             ) from None
+        except WriteOutcomeUnknown:
+            await self.transport.sleep(self._settle_delay())
+            try:
+                response = await self.transport.send(attrs.evolve(request, idempotent=True))
+            except Conflict as exc:  # our own first attempt landed
+                return Beleg.already_stored(
+                    file_name=document.filename, content=document.content, comment=note, message=exc.message
+                )
         return Beleg.from_tree(self._check_body(response))
+
+    def _settle_delay(self) -> float:
+        """How long to let the backend finish an ambiguous write before resending it."""
+        policy = self.transport.config.retry
+        settle = getattr(policy, "settle_delay", None)
+        return float(settle) if isinstance(settle, (int, float)) else policy.backoff(1)
 
     async def upload_document(self, document: Document) -> DocumentRef:
         beleg = await self.upload_beleg(document)
-        return DocumentRef(id=beleg.id, filename=beleg.file_name or document.filename, raw=beleg.raw)
+        return DocumentRef(id=beleg.id, filename=beleg.file_name or document.filename, raw=beleg.raw)  # see Beleg.id
 
     # --- registrations (POST gl, inferred body) ----------------------------------------------------------------
 
     async def submit_registration(self, registration: Registration) -> RegistrationRef:
         """A GL journal entry (`POST gl`). The body is INFERRED (see `inferred.encode_gl`). Attachments are
-        uploaded as receipts first. With a `reference`, an ambiguous failure is resolved by looking for the
-        reference among that day's ledger lines."""
+        uploaded as receipts first (`upload_beleg`: a lost upload answer does not block the entry; the ids in
+        ``raw["attachments"]`` are then ``"crc32:<checksum>"``). With a `reference`, an ambiguous failure is
+        resolved by looking for the reference among that day's GL lines (module ``gl``; AR/AP lines with the same
+        reference do not count). Amounts finer than a cent are refused by `validate()`."""
         return await self._submit_gl("gl", registration)
 
     async def submit_yearend(self, registration: Registration) -> RegistrationRef:
@@ -611,7 +655,9 @@ class RunMyAccountsAdapter(HttpAdapter):
 
             async def lookup() -> bool:
                 lines = await self.account_transactions("x", since=registration.date, until=registration.date)
-                return any(line.reference == reference for line in lines)
+                return any(
+                    line.reference == reference and (line.module or "").lower() == inferred.GL_MODULE for line in lines
+                )
 
         _response, body = await self._post(
             resource, root=inferred.GL_ROOT, tree=inferred.encode_gl(registration),

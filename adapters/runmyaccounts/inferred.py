@@ -16,6 +16,13 @@ adapter settings can override the ones that matter per tenant.
 3. Listing *all* payments: `payment_list?processed=<ts>` returns "payments not processed after <ts>"; with a
    timestamp far in the future that is every payment (the neutral `payments.list()` uses this).
 4. The root element of the receipt-upload answer (`beleg`) and the payable-payment answer (`payment`).
+5. The `module` of ledger lines booked by `POST gl` / `gl/yearend` is ``gl`` (documented values: ar, ap, gl —
+   which entries produce which is inferred). The look-up that resolves a lost GL answer only counts lines of
+   this module whose reference is the registration's, so an invoice or payment with the same reference that
+   day cannot make a lost GL entry look booked.
+
+GL posting line amounts go out as given: amounts finer than a cent are refused earlier by the adapter's
+`validate()` (`lines[i].amount`), never rounded here.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ __all__ = [
     "BELEG_ROOT",
     "GL_LINES_WRAPPER",
     "GL_LINE_ITEM",
+    "GL_MODULE",
     "GL_ROOT",
     "PAYMENT_LIST_ALL",
     "YEAREND_ROOT",
@@ -45,6 +53,7 @@ GL_ROOT = "gl"
 YEAREND_ROOT = "gl"
 GL_LINES_WRAPPER = "lines"
 GL_LINE_ITEM = "line"
+GL_MODULE = "gl"
 BELEG_ROOT = "beleg"
 PAYMENT_LIST_ALL = "9999-12-31T23:59"
 BANK_RANGE = (1000, 1089)

@@ -4,6 +4,7 @@ trial balances, account transactions, receipts, departments, projects), with the
 from __future__ import annotations
 
 import datetime as _dt
+import zlib
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -331,14 +332,30 @@ def account_transactions(tree: Any) -> list[AccountTransaction]:
 
 @attrs.frozen(kw_only=True)
 class Beleg:
-    """The answer to a receipt upload (`POST /belege`); `checksum` is the CRC32 of the file."""
+    """The answer to a receipt upload (`POST /belege`); `checksum` is the CRC32 of the file.
+
+    `already_uploaded` is True when the upload was resent after its first answer was lost and RMA answered the
+    resend with its duplicate 409: the receipt is stored, but RMA has no receipt listing to read its id from, so
+    `id` is then ``"crc32:<checksum>"`` — the CRC32 of the content (decimal), the key RMA deduplicates by — and
+    not an id assigned by RMA.
+    """
 
     id: str
     file_name: str | None = None
     comment: str | None = None
     checksum: str | None = None
     date_received: _dt.date | None = None
+    already_uploaded: bool = False
     raw: Any = _raw()
+
+    @classmethod
+    def already_stored(cls, *, file_name: str, content: bytes, comment: str | None, message: str) -> Beleg:
+        """A receipt our own earlier attempt stored (see the class doc); `message` is RMA's 409 text."""
+        checksum = str(zlib.crc32(content))
+        raw = {"already_uploaded": True, "checksum": checksum, "file_name": file_name, "status": 409,
+               "message": message}  # fmt: skip
+        return cls(id=f"crc32:{checksum}", file_name=file_name, comment=comment, checksum=checksum,
+                   already_uploaded=True, raw=raw)  # fmt: skip
 
     @classmethod
     def from_tree(cls, tree: Any) -> Beleg:

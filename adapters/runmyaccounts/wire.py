@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from xml.parsers.expat import ExpatError
 
@@ -45,6 +45,7 @@ from accounting_bridge.models import (
 BACKEND = "runmyaccounts"
 
 __all__ = [
+    "CENT",
     "as_list",
     "decode_body",
     "decode_customer",
@@ -54,8 +55,10 @@ __all__ = [
     "encode_invoice",
     "encode_payment",
     "error_message",
+    "finer_than_cents",
     "format_date",
     "format_decimal",
+    "income_amount",
     "invoice_fingerprint",
     "items",
     "parse_date",
@@ -468,6 +471,33 @@ def invoice_shape(invoice: Invoice) -> str:
     return "parts" if any(line.item_number for line in invoice.lines) else "transaction"
 
 
+# --- money: the rounding rule ------------------------------------------------------------------------------------
+#
+# Run my Accounts books whole cents. Amounts the adapter *computes* are rounded: the income entry of a
+# "customer transaction" line is quantity × unit_price less the line discount, rounded to cents per line with
+# ROUND_HALF_UP (29.925 -> 29.93, -0.125 -> -0.13), so the invoice total is the sum of the rounded lines plus the
+# tax lines. Amounts the caller *states* (tax lines, payments, GL posting lines) are never rounded: finer than a
+# cent they are refused by `validate()` with the field path, before any I/O. (Part lines send quantity and price;
+# RMA computes those itself.)
+
+#: One cent: the precision of every amount Run my Accounts books.
+CENT = Decimal("0.01")
+FINER_THAN_CENTS = "has more than two decimals; Run my Accounts books whole cents: round it before sending"
+
+
+def income_amount(line: InvoiceLine) -> Decimal:
+    """The income entry of a "customer transaction" line: its net amount rounded to cents, half up, per line."""
+    return line.net_amount.quantize(CENT, ROUND_HALF_UP)
+
+
+def finer_than_cents(value: Decimal) -> bool:
+    """True when `value` needs more than two decimals (``10.500`` does not: trailing zeros are no precision)."""
+    if not value.is_finite():
+        return False
+    exponent = value.normalize().as_tuple().exponent
+    return isinstance(exponent, int) and exponent < -2
+
+
 def check_invoice(invoice: Invoice) -> list[FieldError]:
     """What RMA needs beyond the neutral rules (no I/O)."""
     errors: list[FieldError] = []
@@ -488,6 +518,9 @@ def check_invoice(invoice: Invoice) -> list[FieldError]:
                     "Run my Accounts does not compute VAT for booked lines: pass tax_lines (VAT account + amount)",
                 )
             )
+    for index, tax in enumerate(invoice.tax_lines):
+        if finer_than_cents(tax.amount):
+            errors.append(FieldError(f"tax_lines[{index}].amount", FINER_THAN_CENTS))
     if shape == "parts" and invoice.tax_lines:
         errors.append(FieldError("tax_lines", "VAT of part lines comes from the part master; leave tax_lines empty"))
     if invoice.currency is not None and len(invoice.currency) != 3:
@@ -511,7 +544,11 @@ def _sign(invoice: Invoice) -> Decimal:
 def encode_invoice(
     invoice: Invoice, *, ar_accno: str = "1100", extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """An invoice/credit note tree in the shape its lines call for (parts, or income + tax entries)."""
+    """An invoice/credit note tree in the shape its lines call for (parts, or income + tax entries).
+
+    Income entries are each line's net amount rounded to cents with ROUND_HALF_UP, per line (`income_amount`):
+    the invoice total is the sum of the rounded lines plus the tax lines.
+    """
     sign = _sign(invoice)
     tree: dict[str, Any] = {
         "invnumber": invoice.number,
@@ -551,7 +588,7 @@ def encode_invoice(
         tree["incomeentries"] = {
             "incomeentry": [
                 {
-                    "amount": format_decimal(line.net_amount * sign),
+                    "amount": format_decimal(income_amount(line) * sign),
                     "income_accno": line.account,
                     "description": line.description,
                 }
