@@ -62,6 +62,8 @@ class Request:
 
     `idempotent` overrides the method's default (GET/HEAD/OPTIONS/PUT/DELETE may be repeated, POST/PATCH not).
     `reference` is the business key named in `WriteOutcomeUnknown`.
+    `conflict_means_landed`: the backend refuses a duplicate with 409 (it deduplicates), so a write may be resent,
+    and a 409 on a resend after an ambiguous failure means the earlier attempt landed (`confirmed_by_lookup`).
     """
 
     method: str
@@ -76,6 +78,7 @@ class Request:
     reference: str | None = attrs.field(default=None, kw_only=True)
     authenticate: bool = attrs.field(default=True, kw_only=True)
     raise_for_status: bool = attrs.field(default=True, kw_only=True)
+    conflict_means_landed: bool = attrs.field(default=False, kw_only=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -263,18 +266,23 @@ class Transport:
 
     async def _attempt(self, request: Request, state: _CallState, lookup: Lookup | None) -> Response:
         state.number += 1
-        may_repeat = RetryPolicy.may_repeat(request.method, request.idempotent)
+        may_repeat = request.conflict_means_landed or RetryPolicy.may_repeat(request.method, request.idempotent)
         try:
             response, used = await self._send_once(request, state.number, state.deadline_at - self.clock())
         except _NotSent as exc:
             raise _Retryable(exc.error) from None
         except _Ambiguous as exc:
             if may_repeat:
+                state.ambiguous = True
                 raise _Retryable(exc.error) from None
             return await self._resolve_write(request, exc.error, lookup, settled=False)
         status = response.status
         if status < 400 or not request.raise_for_status:
             return response
+        if status == 409 and request.conflict_means_landed and state.ambiguous:
+            logger.debug("%s %s: duplicate refused after a lost answer: the earlier attempt landed", self.backend,
+                         request.method)  # fmt: skip
+            return Response.confirmed(self.backend)
         error = self._error(response)
         if status == 401 and request.authenticate and not state.renewed:
             state.renewed = True
@@ -288,6 +296,7 @@ class Transport:
                 raise error  # a long (e.g. daily) limit: waiting it out is the caller's decision
             raise _Retryable(error, wait=hint)
         if may_repeat or status in WRITE_SAFE_STATUSES:
+            state.ambiguous = state.ambiguous or status not in WRITE_SAFE_STATUSES
             usable = hint is not None and hint <= self.config.retry.max_retry_after
             raise _Retryable(error, wait=hint if usable else None)
         return await self._resolve_write(request, error, lookup, settled=status in SETTLED_STATUSES)
@@ -464,6 +473,7 @@ class _CallState:
     deadline_at: float
     number: int = 0
     renewed: bool = False
+    ambiguous: bool = False  # an earlier attempt may have been performed
 
 
 class _AttemptFailed(Exception):

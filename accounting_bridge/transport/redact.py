@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
+
+from yarl import URL
 
 __all__ = ["REDACTED", "SECRET_HEADERS", "SECRET_PARAMS", "Redactor"]
 
@@ -16,6 +18,25 @@ SECRET_PARAMS = frozenset(
 SECRET_HEADERS = frozenset(
     {"authorization", "x-api-key", "api-key", "x-auth-token", "cookie", "set-cookie", "proxy-authorization"}
 )
+
+
+def spellings(secret: str) -> set[str]:
+    """The secret and the forms URL handling turns it into (an error page or a library message may echo a request
+    URI): the query value as aiohttp sends it, the usual percent-encodings, also with lower-case hex, and the
+    value decoded once."""
+    query_form = URL.build(query={"k": secret}).raw_query_string.partition("=")[2]
+    forms = {
+        secret,
+        query_form,
+        quote(secret, safe=""),
+        quote(secret, safe="/"),
+        quote_plus(secret),
+        quote_plus(secret, safe="/"),
+        unquote(secret),
+        unquote_plus(secret),
+    }
+    forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), form) for form in forms}
+    return {form for form in forms if len(form) >= 4}
 
 
 class Redactor:
@@ -31,9 +52,7 @@ class Redactor:
 
     def add(self, *secrets: str | None) -> None:
         # Very short values would mask ordinary text and are no real secret; skip them.
-        plain = {s for s in secrets if s and len(s) >= 4}
-        # A secret also shows up percent-encoded in URLs that libraries put into their messages.
-        fresh = (plain | {quote(s, safe="") for s in plain} | {quote_plus(s, safe="") for s in plain}) - self._secrets
+        fresh = {form for s in secrets if s and len(s) >= 4 for form in spellings(s)} - self._secrets
         if not fresh:
             return
         self._secrets |= fresh

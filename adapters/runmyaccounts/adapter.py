@@ -8,14 +8,12 @@ are built and read by the pure `wire` / `records` modules; what is inferred live
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
-from urllib.parse import quote, quote_plus, unquote, unquote_plus
+from urllib.parse import quote
 
 import attrs
-from yarl import URL
 
 from accounting_bridge.errors import (
     ConfigurationError,
@@ -26,7 +24,6 @@ from accounting_bridge.errors import (
     Unprocessable,
     UnsupportedOperation,
     ValidationError,
-    WriteOutcomeUnknown,
 )
 from accounting_bridge.filters import in_window
 from accounting_bridge.http_adapter import HttpAdapter
@@ -124,18 +121,6 @@ def _auth(settings: RunMyAccountsSettings) -> AuthStrategy:
     return ApiKeyQuery(settings.api_key)
 
 
-def _secret_spellings(secret: str) -> tuple[str, ...]:
-    """The secret and the forms URL handling turns it into: the query value as aiohttp sends it, the usual
-    percent-encodings (also with lower-case hex), once decoded. All are masked, so an error page that echoes the
-    request URI cannot show a key such as ``k+y/ab=cd%20ef`` in its encoded form (the core redactor matches the
-    literal secret only)."""
-    query_form = URL.build(query={"k": secret}).raw_query_string.partition("=")[2]
-    forms = {secret, query_form, quote(secret, safe=""), quote(secret, safe="/"), quote_plus(secret),
-             quote_plus(secret, safe="/"), unquote(secret), unquote_plus(secret)}  # fmt: skip
-    forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), form) for form in forms}
-    return tuple(sorted(forms, key=lambda form: (-len(form), form)))
-
-
 def _error_info(response: Response) -> ErrorInfo:
     message = wire.error_text(response.body, response.content_type)
     detail: Any = None
@@ -180,7 +165,6 @@ class RunMyAccountsAdapter(HttpAdapter):
             auth=_auth(settings),
             session=settings.session,
             error_info=_error_info,
-            secrets=_secret_spellings(settings.api_key),
         )
         self._charts: dict[str, Chart] | None = None
         #: True when the last `create_invoice` found the invoice already present with the same content.
@@ -583,11 +567,10 @@ class RunMyAccountsAdapter(HttpAdapter):
         """`POST belege` (multipart ``Filedata`` + ``comment``). RMA refuses a file it already has (same CRC32)
         with 409: on the first attempt that is `Conflict` (the document was uploaded before).
 
-        After an ambiguous failure of the first attempt (answer lost, 5xx) the upload may have landed; RMA has no
-        receipt listing to check, but its duplicate check makes a resend safe, so it is resent (after a short
-        settle delay, then with the transport's normal retries). If the resend meets the 409, it was this call's
-        own first attempt that landed: the receipt counts as uploaded and is returned with
-        `already_uploaded=True` and ``id="crc32:<checksum>"`` (no RMA receipt id can be read; see `Beleg`).
+        RMA's duplicate check makes a resend safe, so the transport resends after an ambiguous failure (answer
+        lost, 5xx); a 409 on that resend means this call's own earlier attempt landed: the receipt counts as
+        uploaded and is returned with `already_uploaded=True` and ``id="crc32:<checksum>"`` (RMA has no receipt
+        listing, so no RMA receipt id can be read; see `Beleg`).
         """
         note = comment if comment is not None else document.description
         request = Request(
@@ -596,7 +579,7 @@ class RunMyAccountsAdapter(HttpAdapter):
             form={wire.BELEG_COMMENT_FIELD: note} if note else None,
             files=(FilePart(field=wire.BELEG_FILE_FIELD, filename=document.filename, content=document.content,
                             content_type=document.content_type),),
-            idempotent=False,  # the transport must not resend on its own: a 409 after that would be ambiguous
+            conflict_means_landed=True,
             reference=document.filename,
         )  # fmt: skip
         try:
@@ -609,21 +592,9 @@ class RunMyAccountsAdapter(HttpAdapter):
                 request_id=exc.request_id,
                 detail=exc.detail,
             ) from None
-        except WriteOutcomeUnknown:
-            await self.transport.sleep(self._settle_delay())
-            try:
-                response = await self.transport.send(attrs.evolve(request, idempotent=True))
-            except Conflict as exc:  # our own first attempt landed
-                return Beleg.already_stored(
-                    file_name=document.filename, content=document.content, comment=note, message=exc.message
-                )
+        if response.confirmed_by_lookup:
+            return Beleg.already_stored(file_name=document.filename, content=document.content, comment=note)
         return Beleg.from_tree(self._check_body(response))
-
-    def _settle_delay(self) -> float:
-        """How long to let the backend finish an ambiguous write before resending it."""
-        policy = self.transport.config.retry
-        settle = getattr(policy, "settle_delay", None)
-        return float(settle) if isinstance(settle, (int, float)) else policy.backoff(1)
 
     async def upload_document(self, document: Document) -> DocumentRef:
         beleg = await self.upload_beleg(document)

@@ -349,11 +349,10 @@ class Beleg:
     raw: Any = _raw()
 
     @classmethod
-    def already_stored(cls, *, file_name: str, content: bytes, comment: str | None, message: str) -> Beleg:
-        """A receipt our own earlier attempt stored (see the class doc); `message` is RMA's 409 text."""
+    def already_stored(cls, *, file_name: str, content: bytes, comment: str | None) -> Beleg:
+        """A receipt our own earlier attempt stored (RMA refused the resend as a duplicate; see the class doc)."""
         checksum = str(zlib.crc32(content))
-        raw = {"already_uploaded": True, "checksum": checksum, "file_name": file_name, "status": 409,
-               "message": message}  # fmt: skip
+        raw = {"already_uploaded": True, "checksum": checksum, "file_name": file_name, "status": 409}
         return cls(id=f"crc32:{checksum}", file_name=file_name, comment=comment, checksum=checksum,
                    already_uploaded=True, raw=raw)  # fmt: skip
 

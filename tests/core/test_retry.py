@@ -321,3 +321,15 @@ def test_request_repr_hides_bodies_and_headers() -> None:
         "POST", "/tokens", json={"password": "hunter2-secret"}, headers={"Authorization": "Bearer tok-secret"}
     )
     assert "hunter2-secret" not in repr(request) and "tok-secret" not in repr(request)
+
+
+async def test_conflict_on_a_resend_after_a_lost_answer_means_the_write_landed(mock_http, fake_sleep) -> None:
+    mock_http.post(f"{BASE}/belege", status=502)
+    mock_http.post(f"{BASE}/belege", status=409, payload={"error": "Dieses Dokument wurde bereits hochgeladen."})
+    transport = make_transport(fake_sleep)
+    response = await transport.send(Request("POST", "/belege", body=b"pdf", conflict_means_landed=True))
+    assert response.confirmed_by_lookup and transport.attempts == 2
+    mock_http.post(f"{BASE}/belege", status=409, payload={"error": "Dieses Dokument wurde bereits hochgeladen."})
+    with pytest.raises(ab.Conflict):  # a first attempt's 409 is a real conflict
+        await transport.send(Request("POST", "/belege", body=b"pdf", conflict_means_landed=True))
+    await transport.aclose()

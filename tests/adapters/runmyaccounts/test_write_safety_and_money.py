@@ -252,12 +252,13 @@ class SlowCommitSandbox(RmaSandbox):
 
 
 async def test_slow_payment_commit_after_client_timeout_is_not_duplicated(connect: Any) -> None:
-    """Exactly one payment whatever the client saw. NOTE: passes only with the core's settle-and-poll behaviour
-    after a client timeout (the transport must not resend a POST while the backend may still be committing)."""
+    """Exactly one payment whatever the client saw: after the client timeout the transport asks the lookup again
+    over the settle time (real sleeping here: the backend needs the time) instead of resending at once."""
     async with (
         SlowCommitSandbox(mandant="demo", api_key="rma-secret-key-4711", today=lambda: TODAY) as sandbox,
-        connect(sandbox, timeout=0.3) as ledger,
+        connect(sandbox, timeout=0.3, write_settle_delay=0.3) as ledger,
     ):
+        ledger.adapter.transport.sleep = asyncio.sleep
         invoice = ab.Invoice(number="R-P", customer_number="K-001", issue_date=DAY, due_date=DAY,
                              lines=[InvoiceLine(description="x", unit_price=D("100"), account="3400")])  # fmt: skip
         await ledger.invoices.create(invoice)
