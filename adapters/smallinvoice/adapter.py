@@ -158,11 +158,12 @@ class SmallInvoiceAdapter(HttpAdapter):
             body="json",
         )
         self._initial_refresh_used = False
+        self._refused: set[str] = set()  # fingerprints of refresh tokens the server refused to this adapter
         if settings.effective_grant == "refresh_token":
             self.auth = TokenAuth(
                 store_key=settings.effective_token_key,
                 obtain=self._obtain_from_refresh_setting,
-                refresh=self.oauth.refresh_token,
+                refresh=self._refresh,
                 store=settings.token_store,
                 refresh_margin=_dt.timedelta(minutes=5),
             )
@@ -186,23 +187,43 @@ class SmallInvoiceAdapter(HttpAdapter):
     def __repr__(self) -> str:
         return f"<SmallInvoiceAdapter client_id={self.settings.client_id!r}>"
 
+    async def _refresh(self, transport: Transport, token: Token) -> Token:
+        """The refresh-token grant; a refused refresh token is remembered (by fingerprint) as spent."""
+        try:
+            return await self.oauth.refresh_token(transport, token)
+        except AuthenticationError:
+            if token.refresh_token:
+                self._refused.add(fingerprint(token.refresh_token))
+            raise
+
     async def _obtain_from_refresh_setting(self, transport: Transport) -> Token:
-        """First token of the refresh-token grant: the configured refresh token, used at most once."""
-        if not self.settings.refresh_token:
+        """A token of the refresh-token grant when the held one is missing or its refresh token was refused.
+
+        The token store comes first: another process sharing it may have rotated the refresh token (so ours was
+        refused) and saved a newer token there; that one is used as it is while its access token is valid, else
+        refreshed. Only then the configured `refresh_token`, at most once (refresh tokens are single use).
+        """
+        store = self.settings.token_store
+        stored = await store.load(self.auth.store_key) if store is not None else None
+        if stored is not None and stored.refresh_token and fingerprint(stored.refresh_token) not in self._refused:
+            if stored.access_token and not stored.expires_within(self.auth.refresh_margin, self.auth.clock()):
+                return stored
+            return await self._refresh(transport, stored)
+        if self.settings.refresh_token and not self._initial_refresh_used:
+            self._initial_refresh_used = True
+            initial = Token(access_token="", refresh_token=self.settings.refresh_token)
+            return await self._refresh(transport, initial)
+        if stored is not None or self._refused:
             raise AuthenticationError(
-                "no refresh token: pass refresh_token= or a token_store holding a token under "
-                f"{self.settings.effective_token_key!r}",
+                "the refresh token was already used (refresh tokens are single use) or revoked, and the token store "
+                f"holds no newer one under {self.settings.effective_token_key!r}: authorize again",
                 backend=self.name,
             )
-        if self._initial_refresh_used:
-            raise AuthenticationError(
-                "the refresh token was already used (refresh tokens are single use) and no newer one is available: "
-                "authorize again",
-                backend=self.name,
-            )
-        self._initial_refresh_used = True
-        initial = Token(access_token="", refresh_token=self.settings.refresh_token)
-        return await self.oauth.refresh_token(transport, initial)
+        raise AuthenticationError(
+            "no refresh token: pass refresh_token= or a token_store holding a token under "
+            f"{self.settings.effective_token_key!r}",
+            backend=self.name,
+        )
 
     # --- validation (before any I/O) ---------------------------------------------------------------------------
 
