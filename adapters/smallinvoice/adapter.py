@@ -322,8 +322,9 @@ class SmallInvoiceAdapter(HttpAdapter):
             offset += len(items)
             if offset >= bound:
                 raise ResponseError(
-                    f"cannot look up {number!r}: smallinvoice ignored the number filter on /{path} and the list is "
-                    f"longer than lookup_scan_limit={bound} items (raise the setting to scan further)",
+                    f"cannot look up {number!r}: the number filter on /{path} is not usable (ignored or misapplied by "
+                    f"the server, or the number starts like a comparator) and the list is longer than "
+                    f"lookup_scan_limit={bound} items (raise the setting to scan further)",
                     backend=self.name,
                 )
 
