@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
-__all__ = ["minimal_pdf"]
+__all__ = ["FakeSleep", "minimal_pdf"]
+
+
+class FakeSleep:
+    """Records the delays asked for instead of sleeping, so retry tests take milliseconds.
+
+    Install it as ``ledger.adapter.transport.sleep = FakeSleep()``; `clock` is a virtual clock that only these
+    sleeps advance (``transport.clock = fake.clock`` makes the overall deadline follow it).
+    """
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self.now = 0.0
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
 
 
 def minimal_pdf(text: str) -> bytes:

@@ -12,6 +12,8 @@ import pytest
 from aiohttp import web
 from aioresponses import aioresponses
 
+from accounting_bridge.testing import FakeSleep
+
 
 class ShimResponse(aiohttp.ClientResponse):
     """aioresponses 0.7.9 builds ClientResponse without `stream_writer`, which aiohttp 3.14 (a security release)
@@ -36,22 +38,6 @@ class ShimmedAioresponses(aioresponses):  # type: ignore[misc]
 def mock_http() -> Iterator[ShimmedAioresponses]:
     with ShimmedAioresponses() as mocked:
         yield mocked
-
-
-class FakeSleep:
-    """Records requested delays instead of sleeping, so retry tests take milliseconds."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-        self.now = 0.0
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        """A virtual clock that only the fake sleeps advance (for deadline tests)."""
-        return self.now
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from accounting_bridge.adapters.runmyaccounts.sandbox import RmaSandbox
 
 import accounting_bridge as ab
 from accounting_bridge.examples.payroll import PayrollAccounts, Payslip, submit_monthly_payroll
-from accounting_bridge.testing import minimal_pdf
+from accounting_bridge.testing import FakeSleep, minimal_pdf
 
 PERIOD = dt.date(2026, 11, 30)
 PDF = minimal_pdf("Payslips November 2026")
@@ -51,13 +51,8 @@ async def book_payroll(ledger: ab.Ledger, accounts: PayrollAccounts) -> ab.Regis
     return await submit_monthly_payroll(ledger, period=PERIOD, payslips=PAYSLIPS, payslip_pdf=PDF, accounts=accounts)
 
 
-class NoSleep:
-    async def __call__(self, seconds: float) -> None:
-        return None
-
-
 def _quiet(ledger: ab.Ledger) -> ab.Ledger:
-    ledger.adapter.transport.sleep = NoSleep()  # type: ignore[attr-defined]
+    ledger.adapter.transport.sleep = FakeSleep()  # type: ignore[attr-defined]
     return ledger
 
 

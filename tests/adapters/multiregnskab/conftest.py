@@ -11,14 +11,7 @@ from accounting_bridge.adapters.multiregnskab.sandbox import MultiRegnskabSandbo
 
 import accounting_bridge as ab
 from accounting_bridge.examples import payroll as payroll_example
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
+from accounting_bridge.testing import FakeSleep
 
 
 @pytest.fixture

@@ -8,17 +8,10 @@ import pytest
 from accounting_bridge.adapters.runmyaccounts.sandbox import RmaSandbox
 
 import accounting_bridge as ab
+from accounting_bridge.testing import FakeSleep
 
 API_KEY = "rma-secret-key-4711"
 TODAY = _dt.date(2024, 5, 15)
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from aiohttp import web
 
 import accounting_bridge as ab
 from accounting_bridge import InvoiceLine, TaxLine
+from accounting_bridge.testing import FakeSleep
 
-from .conftest import TODAY, FakeSleep
+from .conftest import TODAY
 
 DAY = _dt.date(2024, 5, 2)
 PDF = b"%PDF-1.4\n% payroll slip\n%%EOF\n"
