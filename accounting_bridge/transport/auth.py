@@ -175,6 +175,9 @@ class TokenSlot:
         self.lock = asyncio.Lock()
         self.token: Token | None = None
         self.loaded = False
+        #: What this process last read from or wrote to the store: a different stored token was written by
+        #: someone else (another process renewed), the same one is ours (perhaps older than `token`).
+        self.stored: Token | None = None
         self.renewals = 0
 
 
@@ -235,7 +238,8 @@ class TokenAuth:
         if not slot.loaded and self.store is not None:
             async with slot.lock:
                 if not slot.loaded:
-                    slot.token = slot.token or await self.store.load(self.store_key)
+                    slot.stored = await self.store.load(self.store_key)
+                    slot.token = slot.token or slot.stored
                     slot.loaded = True
         seen = slot.token
         if seen is not None and not seen.expires_within(self.refresh_margin, self.clock()):
@@ -253,8 +257,8 @@ class TokenAuth:
         if self.store is not None:
             # Another process sharing the store may have renewed (and rotated the single-use refresh token).
             stored = await self.store.load(self.store_key)
-            if stored is not None and not _same_token(stored, current):
-                slot.token, slot.loaded = stored, True
+            if stored is not None and not _same_token(stored, slot.stored) and not _same_token(stored, current):
+                slot.token, slot.stored, slot.loaded = stored, stored, True
                 if not refused and not stored.expires_within(self.refresh_margin, self.clock()):
                     return stored
                 current = stored  # renew with the freshest refresh token, never a spent one
@@ -276,6 +280,7 @@ class TokenAuth:
         try:
             if self.store is not None:
                 await self.store.save(self.store_key, new)  # persist a rotated refresh token before using it
+                slot.stored = new
         finally:
             # Even if saving failed, the old refresh token is spent: keep the new one rather than lose it.
             slot.token, slot.loaded = new, True

@@ -35,7 +35,14 @@ from ..errors import (
 from .auth import AuthStrategy, NoAuth
 from .ratelimit import RateLimiter, RateLimitWaitTooLong, limiter_for
 from .redact import Redactor
-from .retry import RETRYABLE_STATUSES, SETTLED_STATUSES, WRITE_SAFE_STATUSES, RetryPolicy, parse_retry_after
+from .retry import (
+    NOT_PERFORMED_STATUSES,
+    RETRYABLE_STATUSES,
+    SETTLED_STATUSES,
+    WRITE_SAFE_STATUSES,
+    RetryPolicy,
+    parse_retry_after,
+)
 
 __all__ = ["ErrorInfo", "FilePart", "Request", "Response", "Transport", "TransportConfig"]
 
@@ -131,7 +138,7 @@ def default_error_info(response: Response) -> ErrorInfo:
     try:
         detail = response.json()
     except ResponseError:
-        message = response.text()[:300].strip()
+        message = response.text().strip()  # shortened only after redaction (a cut secret is still a secret)
     if isinstance(detail, Mapping):
         for key in ("message", "error_description", "error", "detail", "title"):
             value = detail.get(key)
@@ -261,21 +268,26 @@ class Transport:
                 with attempt:
                     return await self._attempt(request, state, lookup)
         except _Retryable as exc:
+            if request.conflict_means_landed and state.ambiguous:
+                raise WriteOutcomeUnknown(
+                    f"{request.method} {self._path_for_message(request)} may have been performed by an attempt "
+                    f"whose answer was lost, and no later attempt could tell ({exc.error})",
+                    backend=self.backend,
+                    reference=request.reference,
+                    request_id=getattr(exc.error, "request_id", None),
+                ) from None
             raise exc.error from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, request: Request, state: _CallState, lookup: Lookup | None) -> Response:
         state.number += 1
-        may_repeat = request.conflict_means_landed or RetryPolicy.may_repeat(request.method, request.idempotent)
+        repeatable = RetryPolicy.may_repeat(request.method, request.idempotent)
         try:
             response, used = await self._send_once(request, state.number, state.deadline_at - self.clock())
         except _NotSent as exc:
             raise _Retryable(exc.error) from None
         except _Ambiguous as exc:
-            if may_repeat:
-                state.ambiguous = True
-                raise _Retryable(exc.error) from None
-            return await self._resolve_write(request, exc.error, lookup, settled=False)
+            return await self._after_ambiguous(request, state, exc.error, lookup, settled=False, hint=None)
         status = response.status
         if status < 400 or not request.raise_for_status:
             return response
@@ -288,18 +300,41 @@ class Transport:
             state.renewed = True
             if await self.auth.renew_after_401(self, used):
                 raise _Retryable(error, wait=0.0)
-        if status not in RETRYABLE_STATUSES:
-            raise error
         hint = parse_retry_after(response.headers)
-        if status == 429:
-            if hint is not None and hint > self.config.retry.max_retry_after:
+        if hint is not None and hint > self.config.retry.max_retry_after:
+            hint = None
+            if status == 429:
                 raise error  # a long (e.g. daily) limit: waiting it out is the caller's decision
+        if status in WRITE_SAFE_STATUSES:
+            raise _Retryable(error, wait=hint)  # refused before it was performed: any request may be resent
+        if status >= 500 and status not in NOT_PERFORMED_STATUSES:
+            if repeatable and status not in RETRYABLE_STATUSES:
+                raise error
+            return await self._after_ambiguous(
+                request, state, error, lookup, settled=status in SETTLED_STATUSES, hint=hint
+            )
+        raise error
+
+    async def _after_ambiguous(
+        self,
+        request: Request,
+        state: _CallState,
+        error: AccountingError,
+        lookup: Lookup | None,
+        *,
+        settled: bool,
+        hint: float | None,
+    ) -> Response:
+        """The attempt may or may not have been performed: resend what may be repeated, decide the rest."""
+        if RetryPolicy.may_repeat(request.method, request.idempotent):
             raise _Retryable(error, wait=hint)
-        if may_repeat or status in WRITE_SAFE_STATUSES:
-            state.ambiguous = state.ambiguous or status not in WRITE_SAFE_STATUSES
-            usable = hint is not None and hint <= self.config.retry.max_retry_after
-            raise _Retryable(error, wait=hint if usable else None)
-        return await self._resolve_write(request, error, lookup, settled=status in SETTLED_STATUSES)
+        if request.conflict_means_landed:
+            state.ambiguous = True
+            policy = self.config.retry
+            # The backend's duplicate check only sees a first attempt that has finished: let it settle.
+            settle = 0.0 if settled else policy.settle_delay * max(policy.settle_checks - 1, 1)
+            raise _Retryable(error, wait=max(hint or 0.0, settle))
+        return await self._resolve_write(request, error, lookup, settled=settled)
 
     async def _resolve_write(
         self, request: Request, error: AccountingError, lookup: Lookup | None, *, settled: bool
@@ -420,7 +455,7 @@ class Transport:
     def _error(self, response: Response) -> BackendError:
         info = self._error_info(response)
         cls = error_for_status(response.status)
-        message = self.redactor.text(info.message)
+        message = _shorten(self.redactor.text(info.message))
         kwargs: dict[str, Any] = {
             "backend": self.backend,
             "status": response.status,
@@ -507,3 +542,7 @@ def _with_query(url: str, params: Mapping[str, str]) -> str:
     if not params:
         return url
     return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+def _shorten(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -38,11 +38,15 @@ def parse_rate_headers(headers: Mapping[str, str]) -> RateWindow | None:
     return RateWindow(_int(headers.get("X-Rate-Limit-Limit")), remaining, None if reset is None else float(reset))
 
 
+#: Larger header values are nonsense (and would overflow float arithmetic): read them as this cap.
+_HEADER_CAP = 10**9
+
+
 def _int(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return int(value.strip())
+        return max(min(int(value.strip()), _HEADER_CAP), -_HEADER_CAP)
     except ValueError:
         return None
 
@@ -81,7 +85,8 @@ class RateLimiter:
         return self._remaining
 
     async def acquire(self, *, max_wait: float | None = None) -> Ticket:
-        """Wait for a slot. `max_wait` bounds a wait for a known reset (`RateLimitWaitTooLong` beyond it)."""
+        """Wait for a slot, `max_wait` seconds at most in all (`RateLimitWaitTooLong` when that cannot do)."""
+        give_up_at = None if max_wait is None else self._clock() + max_wait
         if self._concurrency is not None:
             await self._concurrency.acquire()
         try:
@@ -90,10 +95,14 @@ class RateLimiter:
                 if isinstance(taken, Ticket):
                     self._in_flight += 1
                     return taken
-                if taken is not None and max_wait is not None and taken > max_wait:
-                    raise RateLimitWaitTooLong(taken)
+                timeout = taken
+                if give_up_at is not None:
+                    left = give_up_at - self._clock()
+                    if (taken is not None and taken > left) or left <= 0:
+                        raise RateLimitWaitTooLong(taken if taken is not None else max(left, 0.0))
+                    timeout = left if taken is None else taken
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._changed), timeout=taken)
+                    await asyncio.wait_for(asyncio.shield(self._changed), timeout=timeout)
         except BaseException:
             if self._concurrency is not None:
                 self._concurrency.release()
@@ -120,15 +129,17 @@ class RateLimiter:
 
     def release(self, ticket: Ticket, headers: Mapping[str, str] | None, status: int | None = None) -> None:
         """Report the outcome of an acquired request (`headers` None when no response arrived)."""
-        self._in_flight -= 1
-        if ticket.probe:
-            self._probing = False
-        if headers is not None:
-            self._observe(headers, status)
-        if self._concurrency is not None:
-            self._concurrency.release()
-        changed, self._changed = self._changed, asyncio.get_running_loop().create_future()
-        changed.set_result(None)
+        try:
+            self._in_flight -= 1
+            if ticket.probe:
+                self._probing = False
+            if headers is not None:
+                self._observe(headers, status)
+        finally:
+            if self._concurrency is not None:
+                self._concurrency.release()
+            changed, self._changed = self._changed, asyncio.get_running_loop().create_future()
+            changed.set_result(None)
 
     def _observe(self, headers: Mapping[str, str], status: int | None) -> None:
         window = parse_rate_headers(headers)

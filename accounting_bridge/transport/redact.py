@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
-
-from yarl import URL
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 __all__ = ["REDACTED", "SECRET_HEADERS", "SECRET_PARAMS", "Redactor"]
 
@@ -20,23 +18,18 @@ SECRET_HEADERS = frozenset(
 )
 
 
-def spellings(secret: str) -> set[str]:
-    """The secret and the forms URL handling turns it into (an error page or a library message may echo a request
-    URI): the query value as aiohttp sends it, the usual percent-encodings, also with lower-case hex, and the
-    value decoded once."""
-    query_form = URL.build(query={"k": secret}).raw_query_string.partition("=")[2]
-    forms = {
-        secret,
-        query_form,
-        quote(secret, safe=""),
-        quote(secret, safe="/"),
-        quote_plus(secret),
-        quote_plus(secret, safe="/"),
-        unquote(secret),
-        unquote_plus(secret),
-    }
-    forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), form) for form in forms}
-    return {form for form in forms if len(form) >= 4}
+def _secret_pattern(secret: str) -> str:
+    """A pattern matching the secret however URL handling spelled it (an error page or a library message may echo a
+    request URI): every character literally, percent-encoded in either case of hex, or double-encoded (%25XX);
+    a space also as '+'."""
+    parts = []
+    for char in secret:
+        encoded = "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+        alternatives = [re.escape(char), f"(?i:{re.escape(encoded)})", f"(?i:{re.escape(encoded.replace('%', '%25'))})"]
+        if char == " ":
+            alternatives.append(r"\+")
+        parts.append("(?:" + "|".join(alternatives) + ")")
+    return "".join(parts)
 
 
 class Redactor:
@@ -52,12 +45,15 @@ class Redactor:
 
     def add(self, *secrets: str | None) -> None:
         # Very short values would mask ordinary text and are no real secret; skip them.
-        fresh = {form for s in secrets if s and len(s) >= 4 for form in spellings(s)} - self._secrets
+        plain = {s for s in secrets if s and len(s) >= 4}
+        # the decoded forms too: a secret that itself contains %XX or '+' may be shown decoded
+        fresh = (plain | {unquote(s) for s in plain} | {unquote_plus(s) for s in plain}) - self._secrets
+        fresh = {s for s in fresh if len(s) >= 4}
         if not fresh:
             return
         self._secrets |= fresh
         ordered = sorted(self._secrets, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        self._pattern = re.compile("|".join(_secret_pattern(s) for s in ordered))
 
     def text(self, value: str) -> str:
         if self._pattern is None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import attrs
 
 __all__ = [
+    "NOT_PERFORMED_STATUSES",
     "RETRYABLE_STATUSES",
     "SAFE_METHODS",
     "SETTLED_STATUSES",
@@ -25,6 +26,8 @@ __all__ = [
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: Statuses that prove the backend did not perform the request, so even a non-idempotent write may be resent.
 WRITE_SAFE_STATUSES = frozenset({408, 429})
+#: 5xx statuses that say the request was not performed at all (so they are not ambiguous for a write).
+NOT_PERFORMED_STATUSES = frozenset({501, 505})
 #: Statuses after which the backend has finished with the request (so one lookup tells whether it was performed).
 #: After anything else ambiguous (timeout, dropped connection, 502/504 from a gateway) it may still be working.
 SETTLED_STATUSES = frozenset({500, 503})

@@ -222,3 +222,29 @@ async def test_a_failing_store_save_does_not_lose_the_rotated_token(local_server
     assert (await transport.send(Request("GET", "/data"))).status == 200
     await transport.aclose()
     assert server.token_requests == ["refresh_token"]
+
+
+async def test_after_a_failed_save_the_stale_stored_token_is_not_adopted(local_server) -> None:
+    events: list[str] = []
+    store = FlakyStore({"cid@test": Token(access_token="old", refresh_token="refresh-0-secretvalue")})
+    server, clock, auth, transport = await _setup(local_server, events, store=store)
+    server.valid_refresh.add("refresh-0-secretvalue")
+    auth.obtain = None
+    store.fail = True
+    with pytest.raises(OSError, match="database unavailable"):
+        await transport.send(Request("GET", "/data"))  # refresh-0 spent, refresh-1 kept in memory only
+    store.fail = False
+    clock.now += dt.timedelta(hours=2)  # the next renewal must use refresh-1, not the store's spent refresh-0
+    assert (await transport.send(Request("GET", "/data"))).status == 200
+    await transport.aclose()
+    assert server.token_requests == ["refresh_token", "refresh_token"]
+    assert store.tokens["cid@test"].refresh_token == "refresh-2-secretvalue"
+
+
+class FlakyStore(MemoryTokenStore):
+    fail = False
+
+    async def save(self, key: str, token: Token) -> None:
+        if self.fail:
+            raise OSError("database unavailable")
+        await super().save(key, token)

@@ -188,3 +188,21 @@ async def test_only_the_probe_ends_probing() -> None:
     await asyncio.sleep(0.01)
     assert not blocked.done()  # while the probe is out, nobody else goes
     blocked.cancel()
+
+
+async def test_max_wait_bounds_the_whole_acquire_not_each_wake_up() -> None:
+    limiter = RateLimiter()
+    probe = await limiter.acquire()
+    started = time.monotonic()
+    with pytest.raises(RateLimitWaitTooLong):
+        await limiter.acquire(max_wait=0.3)  # waits on a probe that never answers
+    assert time.monotonic() - started < 1.0
+    limiter.release(probe, None)
+
+
+async def test_absurd_headers_do_not_break_release() -> None:
+    limiter = RateLimiter(max_concurrency=1)
+    probe = await limiter.acquire()
+    limiter.release(probe, {"X-Rate-Limit-Remaining": "5", "X-Rate-Limit-Reset": "9" * 400}, 200)
+    ticket = await asyncio.wait_for(limiter.acquire(), timeout=1)  # the concurrency slot came back
+    assert not ticket.probe

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from aiohttp import web
@@ -92,9 +93,27 @@ def test_redactor_masks_query_parameters_and_known_values() -> None:
 
 
 def test_redactor_masks_percent_encoded_secrets() -> None:
-    secret = "k+y/ab=cd ef&gh"
+    secret = "k+y/ab=cd ef&gh~!*"
     redactor = Redactor([secret])
-    for shown in ("k%2By%2Fab%3Dcd%20ef%26gh", "k%2By%2Fab%3Dcd+ef%26gh", secret):
+    for shown in (
+        "k%2By%2Fab%3Dcd%20ef%26gh~!*",  # aiohttp / RFC 3986
+        "k%2By%2Fab%3Dcd+ef%26gh%7E%21%2A",  # PHP urlencode, Java URLEncoder
+        "k%2by%2fab%3dcd%20ef%26gh~!*",  # lower-case hex
+        "k%252By%252Fab%253Dcd%2520ef%2526gh~!*",  # double-encoded
+        secret,
+    ):
         assert redactor.text(f"Connection timeout to host https://x.test/?q={shown}") == (
             "Connection timeout to host https://x.test/?q=***"
         )
+
+
+async def test_a_long_error_body_is_cut_only_after_redaction(mock_http, fake_sleep) -> None:
+    from accounting_bridge.transport import TransportConfig as Config
+
+    body = "x" * 290 + API_KEY + "y" * 300  # the key straddles the old 300-character cut
+    mock_http.get(re.compile(r"http://backend\.test/items.*"), status=404, body=body, content_type="text/html")
+    transport = Transport(Config(backend="cut", base_url="http://backend.test"), auth=ApiKeyQuery(API_KEY), sleep=fake_sleep)
+    with pytest.raises(ab.NotFound) as info:
+        await transport.send(Request("GET", "/items"))
+    await transport.aclose()
+    assert API_KEY[:8] not in str(info.value) and "***" in str(info.value)

@@ -333,3 +333,41 @@ async def test_conflict_on_a_resend_after_a_lost_answer_means_the_write_landed(m
     with pytest.raises(ab.Conflict):  # a first attempt's 409 is a real conflict
         await transport.send(Request("POST", "/belege", body=b"pdf", conflict_means_landed=True))
     await transport.aclose()
+
+
+@pytest.mark.parametrize("status", [520, 522, 524, 599])
+async def test_any_gateway_5xx_on_a_write_is_ambiguous(mock_http, fake_sleep, status: int) -> None:
+    mock_http.post(f"{BASE}/payments", status=status)
+    transport = make_transport(fake_sleep)
+    with pytest.raises(ab.WriteOutcomeUnknown):
+        await transport.send(Request("POST", "/payments", json={}, reference="P-1"))
+    mock_http.post(f"{BASE}/payments", status=status)
+    asked: list[bool] = []
+
+    async def present() -> bool:
+        asked.append(True)
+        return True
+
+    assert (await transport.send(Request("POST", "/payments", json={}), lookup=present)).confirmed_by_lookup
+    await transport.aclose()
+    assert asked == [True]
+
+
+async def test_deduplicated_write_is_resent_only_after_the_settle_time(mock_http, fake_sleep) -> None:
+    mock_http.post(f"{BASE}/belege", status=504)
+    mock_http.post(f"{BASE}/belege", status=201, payload={"id": 1})
+    transport = make_transport(fake_sleep, settle_delay=1.5, settle_checks=3)
+    response = await transport.send(Request("POST", "/belege", body=b"pdf", conflict_means_landed=True))
+    await transport.aclose()
+    assert response.status == 201 and fake_sleep.delays == [3.0]
+
+
+async def test_deduplicated_write_that_runs_out_of_attempts_after_a_lost_answer_is_unknown(mock_http, fake_sleep) -> None:
+    mock_http.post(f"{BASE}/belege", status=502)
+    for _ in range(3):
+        mock_http.post(f"{BASE}/belege", status=503)
+    transport = make_transport(fake_sleep, max_retries=3)
+    with pytest.raises(ab.WriteOutcomeUnknown) as info:
+        await transport.send(Request("POST", "/belege", body=b"pdf", conflict_means_landed=True, reference="a.pdf"))
+    await transport.aclose()
+    assert info.value.reference == "a.pdf" and transport.attempts == 4
