@@ -28,7 +28,7 @@ import attrs
 
 import accounting_bridge as ab
 
-__all__ = ["PayrollAccounts", "Payslip", "build_payroll_registration", "submit_monthly_payroll"]
+__all__ = ["SAMPLE_PAYSLIPS", "PayrollAccounts", "Payslip", "build_payroll_registration", "submit_monthly_payroll"]
 
 CENT = Decimal("0.01")
 
@@ -47,6 +47,27 @@ class Payslip:
     @property
     def net_pay(self) -> Decimal:
         return self.gross - self.employee_pension - self.am_contribution - self.income_tax
+
+
+#: A sample month (two employees) for the README, the demo and tests.
+SAMPLE_PAYSLIPS: tuple[Payslip, ...] = (
+    Payslip(
+        employee="Anna",
+        gross=Decimal("40000.00"),
+        employee_pension=Decimal("1600.00"),
+        employer_pension=Decimal("3200.00"),
+        am_contribution=Decimal("3072.00"),
+        income_tax=Decimal("11221.36"),
+    ),
+    Payslip(
+        employee="Bo",
+        gross=Decimal("32500.00"),
+        employee_pension=Decimal("0"),
+        employer_pension=Decimal("0"),
+        am_contribution=Decimal("2600.00"),
+        income_tax=Decimal("9213.00"),
+    ),
+)
 
 
 @attrs.frozen(kw_only=True)

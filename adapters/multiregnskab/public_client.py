@@ -24,7 +24,6 @@ from accounting_bridge.http_adapter import HttpAdapter
 from accounting_bridge.ledger import Capability, Company
 from accounting_bridge.models import (
     BankTransaction,
-    Customer,
     Document,
     DocumentRef,
     Invoice,
@@ -241,14 +240,8 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
     # --- validation --------------------------------------------------------------------------------------------
 
     def validate(self, item: object) -> None:
-        errors: list[FieldError] = []
-        if isinstance(item, Registration):
-            errors = wire.check_registration(item)
-        elif isinstance(item, Customer):
-            errors = wire.check_customer(item)
-        elif isinstance(item, Document):
-            errors = wire.check_document(item)
-        elif isinstance(item, Invoice):
+        errors = wire.check_shared(item)
+        if isinstance(item, Invoice):
             errors = wire.check_invoice(item)
             if item.customer is not None:
                 errors += [FieldError(f"customer.{e.path}", e.message) for e in wire.check_customer(item.customer)]

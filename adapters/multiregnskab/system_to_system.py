@@ -21,7 +21,7 @@ from accounting_bridge.errors import (
 )
 from accounting_bridge.http_adapter import HttpAdapter
 from accounting_bridge.ledger import Capability
-from accounting_bridge.models import BankTransaction, Customer, Document, Registration, RegistrationRef
+from accounting_bridge.models import BankTransaction, Document, Registration, RegistrationRef
 from accounting_bridge.settings import CommonSettings, secret_field
 from accounting_bridge.transport.auth import ApiKeyHeader
 from accounting_bridge.transport.http import Request, Response, Transport
@@ -115,14 +115,8 @@ class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
     # --- validation --------------------------------------------------------------------------------------------
 
     def validate(self, item: object) -> None:
-        errors: list[FieldError] = []
-        if isinstance(item, Registration):
-            errors = wire.check_registration(item)
-        elif isinstance(item, Customer):
-            errors = wire.check_customer(item)
-        elif isinstance(item, Document):
-            errors = wire.check_document(item)
-        elif isinstance(item, BankTransaction):
+        errors = wire.check_shared(item)
+        if isinstance(item, BankTransaction):
             if not item.account.strip().isdigit():
                 errors.append(FieldError("account", "must be the numeric bankAccountXid"))
             if not item.text:

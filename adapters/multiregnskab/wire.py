@@ -622,3 +622,14 @@ def customer_differences(payload: Mapping[str, Any], existing: Mapping[str, Any]
 
 
 _DEFAULTS: dict[str, Any] = {"privatePerson": False}
+
+
+def check_shared(item: object) -> list[FieldError]:
+    """The rules of the schemas both APIs share: registrations, customers, documents (others: no errors)."""
+    if isinstance(item, Registration):
+        return check_registration(item)
+    if isinstance(item, Customer):
+        return check_customer(item)
+    if isinstance(item, Document):
+        return check_document(item)
+    return []

@@ -12,29 +12,12 @@ from accounting_bridge.adapters.multiregnskab.sandbox import MultiRegnskabSandbo
 from accounting_bridge.adapters.runmyaccounts.sandbox import RmaSandbox
 
 import accounting_bridge as ab
-from accounting_bridge.examples.payroll import PayrollAccounts, Payslip, submit_monthly_payroll
+from accounting_bridge.examples.payroll import SAMPLE_PAYSLIPS, PayrollAccounts, submit_monthly_payroll
 from accounting_bridge.testing import FakeSleep, minimal_pdf
 
 PERIOD = dt.date(2026, 11, 30)
 PDF = minimal_pdf("Payslips November 2026")
-PAYSLIPS = [
-    Payslip(
-        employee="Anna",
-        gross=Decimal("40000.00"),
-        employee_pension=Decimal("1600.00"),
-        employer_pension=Decimal("3200.00"),
-        am_contribution=Decimal("3072.00"),
-        income_tax=Decimal("11221.36"),
-    ),
-    Payslip(
-        employee="Bo",
-        gross=Decimal("32500.00"),
-        employee_pension=Decimal("0"),
-        employer_pension=Decimal("0"),
-        am_contribution=Decimal("2600.00"),
-        income_tax=Decimal("9213.00"),
-    ),
-]
+PAYSLIPS = SAMPLE_PAYSLIPS
 DANISH_CHART = PayrollAccounts()
 SWISS_CHART = PayrollAccounts(
     gross_wages="5000",

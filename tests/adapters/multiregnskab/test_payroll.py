@@ -16,24 +16,7 @@ from accounting_bridge.testing import minimal_pdf
 
 
 def payslips(payroll: ModuleType) -> list[Any]:
-    return [
-        payroll.Payslip(
-            employee="Anna",
-            gross=Decimal("40000.00"),
-            employee_pension=Decimal("1600.00"),
-            employer_pension=Decimal("3200.00"),
-            am_contribution=Decimal("3072.00"),
-            income_tax=Decimal("11221.36"),
-        ),
-        payroll.Payslip(
-            employee="Bo",
-            gross=Decimal("32500.00"),
-            employee_pension=Decimal("0"),
-            employer_pension=Decimal("0"),
-            am_contribution=Decimal("2600.00"),
-            income_tax=Decimal("9213.00"),
-        ),
-    ]
+    return list(payroll.SAMPLE_PAYSLIPS)
 
 
 def test_journal_balances(payroll: ModuleType) -> None:
