@@ -13,6 +13,7 @@ __all__ = [
     "BackendError",
     "ConfigurationError",
     "Conflict",
+    "DeadlineExceeded",
     "FieldError",
     "NotFound",
     "PermissionDenied",
@@ -98,6 +99,16 @@ class ConfigurationError(AccountingError):
 
 class TransportError(AccountingError):
     """The request did not complete: connection refused or dropped, timeout, overall deadline."""
+
+
+class DeadlineExceeded(TransportError):
+    """The call's `deadline` ran out (while waiting for a slot, the credential, or the answer) before it could
+    finish. Raised for reads and for writes that were not sent or may be repeated; a write that may already have
+    been sent is `WriteOutcomeUnknown` instead. `deadline` is the call's deadline in seconds."""
+
+    def __init__(self, message: str, *, backend: str | None = None, deadline: float | None = None) -> None:
+        self.deadline = deadline
+        super().__init__(message, backend=backend)
 
 
 class WriteOutcomeUnknown(AccountingError):

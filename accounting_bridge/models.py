@@ -1,8 +1,10 @@
 """Neutral models: frozen, keyword-only attrs classes; money is Decimal, dates are calendar dates.
 
-Constructing a model checks what holds for every backend (types, signs, balanced registrations) and raises
-`ValidationError` naming the field. Backend-specific limits (text lengths, attachment counts) are checked by the
-adapter before any I/O.
+Constructing a model checks what holds for every backend (types, signs, balanced registrations, text that can be
+sent) and raises `ValidationError` naming the field. Text never holds a lone surrogate; free text (names,
+descriptions, addresses, notes) holds no control character but tab, LF and CR; business keys (numbers, references,
+accounts, codes, file names) hold none at all (see `safety`). Backend-specific limits (text lengths, attachment
+counts, keys that must fit in a URL path) are checked by the adapter before any I/O.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import attrs
 
 from .errors import FieldError, ValidationError
+from .safety import FREE_TEXT_FORBIDDEN, KEY_FORBIDDEN, describe_forbidden
 
 __all__ = [
     "Address",
@@ -181,12 +184,27 @@ def _check(errors: list[FieldError], condition: bool, path: str, message: str) -
         errors.append(FieldError(path, message))
 
 
-def _required_text(errors: list[FieldError], value: Any, path: str) -> None:
-    _check(errors, isinstance(value, str) and value.strip() != "", path, "is required (non-empty text)")
+def _required_text(errors: list[FieldError], value: Any, path: str, *, key: bool = False) -> None:
+    if not isinstance(value, str) or not value.strip():
+        errors.append(FieldError(path, "is required (non-empty text)"))
+        return
+    _sendable(errors, value, path, key)
 
 
-def _optional_text(errors: list[FieldError], value: Any, path: str) -> None:
-    _check(errors, value is None or isinstance(value, str), path, f"must be text, not {type(value).__name__}")
+def _optional_text(errors: list[FieldError], value: Any, path: str, *, key: bool = False) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        errors.append(FieldError(path, f"must be text, not {type(value).__name__}"))
+        return
+    _sendable(errors, value, path, key)
+
+
+def _sendable(errors: list[FieldError], value: str, path: str, key: bool) -> None:
+    """One precompiled search per string (this runs for every text field of every model built)."""
+    found = (KEY_FORBIDDEN if key else FREE_TEXT_FORBIDDEN).search(value)
+    if found is not None:
+        errors.append(FieldError(path, describe_forbidden(found)))
 
 
 def _raise(errors: list[FieldError], model: str) -> None:
@@ -209,8 +227,10 @@ class Address:
     def __attrs_post_init__(self) -> None:
         _coerce(self)
         errors: list[FieldError] = []
-        for name in ("street", "street2", "postcode", "city", "region", "country"):
+        for name in ("street", "street2", "city", "region"):
             _optional_text(errors, getattr(self, name), name)
+        for name in ("postcode", "country"):
+            _optional_text(errors, getattr(self, name), name, key=True)
         _raise(errors, "Address")
 
 
@@ -235,10 +255,11 @@ class Customer:
     def __attrs_post_init__(self) -> None:
         _coerce(self)
         errors: list[FieldError] = []
-        _required_text(errors, self.number, "number")
+        _required_text(errors, self.number, "number", key=True)
         _required_text(errors, self.name, "name")
-        for name in ("email", "phone", "currency", "language", "vat_number", "iban", "bic", "contact_name"):
-            _optional_text(errors, getattr(self, name), name)
+        for name in ("email", "phone", "currency", "language", "vat_number", "iban", "bic"):
+            _optional_text(errors, getattr(self, name), name, key=True)
+        _optional_text(errors, self.contact_name, "contact_name")
         if self.email is not None and isinstance(self.email, str):
             _check(errors, "@" in self.email, "email", f"not an e-mail address: {self.email!r}")
         if self.payment_terms_days is not None:
@@ -278,8 +299,9 @@ class InvoiceLine:
             _check(
                 errors, Decimal(0) <= self.discount_percent <= 100, "discount_percent", "must be between 0 and 100"
             )
-        for name in ("item_number", "account", "tax_code", "unit", "note"):
-            _optional_text(errors, getattr(self, name), name)
+        for name in ("item_number", "account", "tax_code", "unit"):
+            _optional_text(errors, getattr(self, name), name, key=True)
+        _optional_text(errors, self.note, "note")
         _raise(errors, "InvoiceLine")
 
     @property
@@ -299,7 +321,7 @@ class TaxLine:
     def __attrs_post_init__(self) -> None:
         _coerce(self)
         errors: list[FieldError] = []
-        _required_text(errors, self.account, "account")
+        _required_text(errors, self.account, "account", key=True)
         _check(errors, self.amount is not None, "amount", "is required")
         _raise(errors, "TaxLine")
 
@@ -333,7 +355,8 @@ class Invoice:
     def __attrs_post_init__(self) -> None:
         _coerce(self)
         errors: list[FieldError] = []
-        _required_text(errors, self.number, "number")
+        _required_text(errors, self.number, "number", key=True)
+        _optional_text(errors, self.customer_number, "customer_number", key=True)
         _check(errors, self.issue_date is not None, "issue_date", "is required")
         has_customer = bool(self.customer_number) or self.customer is not None
         _check(errors, has_customer, "customer_number", "customer_number or customer is required")
@@ -347,8 +370,10 @@ class Invoice:
         if self.due_date is not None and self.issue_date is not None:
             _check(errors, self.due_date >= self.issue_date, "due_date", "is before issue_date")
         _check(errors, bool(self.lines), "lines", "an invoice needs at least one line")
-        for name in ("currency", "title", "notes", "internal_notes", "order_number", "payment_reference"):
+        for name in ("title", "notes", "internal_notes"):
             _optional_text(errors, getattr(self, name), name)
+        for name in ("currency", "order_number", "payment_reference"):
+            _optional_text(errors, getattr(self, name), name, key=True)
         _raise(errors, "Invoice")
 
     @property
@@ -380,13 +405,14 @@ class Payment:
     def __attrs_post_init__(self) -> None:
         _coerce(self)
         errors: list[FieldError] = []
-        _required_text(errors, self.invoice_number, "invoice_number")
+        _required_text(errors, self.invoice_number, "invoice_number", key=True)
         _check(errors, self.date is not None, "date", "is required")
         _check(errors, self.amount is not None, "amount", "is required")
         if self.amount is not None:
             _check(errors, self.amount != 0, "amount", "must not be zero")
-        for name in ("account", "currency", "reference", "memo"):
-            _optional_text(errors, getattr(self, name), name)
+        for name in ("account", "currency", "reference"):
+            _optional_text(errors, getattr(self, name), name, key=True)
+        _optional_text(errors, self.memo, "memo")
         _raise(errors, "Payment")
 
 
@@ -406,10 +432,12 @@ class BankTransaction:
     def __attrs_post_init__(self) -> None:
         _coerce(self)
         errors: list[FieldError] = []
-        _required_text(errors, self.account, "account")
+        _required_text(errors, self.account, "account", key=True)
         _check(errors, self.date is not None, "date", "is required")
         _check(errors, self.amount is not None, "amount", "is required")
-        for name in ("currency", "text", "counterparty", "reference"):
+        for name in ("currency", "reference"):
+            _optional_text(errors, getattr(self, name), name, key=True)
+        for name in ("text", "counterparty"):
             _optional_text(errors, getattr(self, name), name)
         _raise(errors, "BankTransaction")
 
@@ -425,11 +453,11 @@ class Document:
     def __attrs_post_init__(self) -> None:
         _coerce(self)
         errors: list[FieldError] = []
-        _required_text(errors, self.filename, "filename")
+        _required_text(errors, self.filename, "filename", key=True)  # goes into a Content-Disposition header
         _check(errors, isinstance(self.content, bytes), "content", "must be bytes")
         if isinstance(self.content, bytes):
             _check(errors, len(self.content) > 0, "content", "is empty")
-        _required_text(errors, self.content_type, "content_type")
+        _required_text(errors, self.content_type, "content_type", key=True)
         _optional_text(errors, self.description, "description")
         _raise(errors, "Document")
 
@@ -451,11 +479,11 @@ class PostingLine:
     def __attrs_post_init__(self) -> None:
         _coerce(self)
         errors: list[FieldError] = []
-        _required_text(errors, self.account, "account")
+        _required_text(errors, self.account, "account", key=True)
         _check(errors, self.amount is not None, "amount", "is required")
         if self.amount is not None:
             _check(errors, self.amount != 0, "amount", "must not be zero")
-        _optional_text(errors, self.vat_code, "vat_code")
+        _optional_text(errors, self.vat_code, "vat_code", key=True)
         _optional_text(errors, self.text, "text")
         _raise(errors, "PostingLine")
 
@@ -477,8 +505,8 @@ class Registration:
         _check(errors, len(self.lines) >= 2, "lines", "a registration needs at least two posting lines")
         total = sum((line.amount for line in self.lines), Decimal(0))
         _check(errors, total == 0, "lines", f"debits and credits must sum to zero, they sum to {total}")
-        _optional_text(errors, self.reference, "reference")
-        _optional_text(errors, self.currency, "currency")
+        _optional_text(errors, self.reference, "reference", key=True)
+        _optional_text(errors, self.currency, "currency", key=True)
         _raise(errors, "Registration")
 
 

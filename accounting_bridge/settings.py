@@ -10,7 +10,7 @@ import attrs
 
 from .errors import ConfigurationError
 from .transport.auth import TokenStore
-from .transport.http import TransportConfig
+from .transport.http import DEFAULT_MAX_RESPONSE_BYTES, TransportConfig, check_http_url
 from .transport.retry import RetryPolicy
 
 __all__ = ["CommonSettings", "build_settings", "secret_field"]
@@ -28,6 +28,19 @@ def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         raise ConfigurationError(f"setting {attribute.name!r} must be a positive number")
 
 
+def _positive_int(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"setting {attribute.name!r} must be a whole number > 0")
+
+
+def _http_base_url(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ConfigurationError(f"setting {attribute.name!r} must be a str, not {type(value).__name__}")
+    check_http_url(value, what=f"setting {attribute.name!r}")
+
+
 def _non_negative_int(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError(f"setting {attribute.name!r} must be a whole number >= 0")
@@ -37,7 +50,8 @@ def _non_negative_int(_instance: Any, attribute: attrs.Attribute[Any], value: An
 class CommonSettings:
     """Settings every adapter accepts. Adapters subclass this with their own fields."""
 
-    base_url: str | None = None
+    #: An http:// or https:// URL with a host (checked here, so `ab.connect` fails at once).
+    base_url: str | None = attrs.field(default=None, validator=_http_base_url)
     session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
     timeout: float = attrs.field(default=60.0, validator=_positive)
     deadline: float = attrs.field(default=180.0, validator=_positive)
@@ -46,6 +60,8 @@ class CommonSettings:
     token_store: TokenStore | None = attrs.field(default=None, repr=False)
     #: After an ambiguous write, how long apart the lookups that decide it are (the backend may still be working).
     write_settle_delay: float = attrs.field(default=1.0, validator=_positive)
+    #: Largest response body read (after decompression); a larger one is refused with `ResponseError`.
+    max_response_bytes: int = attrs.field(default=DEFAULT_MAX_RESPONSE_BYTES, validator=_positive_int)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_retries=self.max_retries, deadline=self.deadline, settle_delay=self.write_settle_delay)
@@ -57,6 +73,7 @@ class CommonSettings:
             timeout=self.timeout,
             retry=self.retry_policy(),
             max_concurrency=self.max_concurrency,
+            max_response_bytes=self.max_response_bytes,
             **extra,
         )
 

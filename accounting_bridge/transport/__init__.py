@@ -14,7 +14,15 @@ from .auth import (
     token_from_response,
 )
 from .http import ErrorInfo, FilePart, Request, Response, Transport, TransportConfig, default_error_info
-from .ratelimit import RateLimiter, limiter_for, parse_rate_headers
+from .ratelimit import (
+    RateLimiter,
+    RateLimitWaitTooLong,
+    SlotWaitTimeout,
+    Ticket,
+    existing_limiter,
+    limiter_for,
+    parse_rate_headers,
+)
 from .redact import Redactor
 from .retry import RetryPolicy, parse_retry_after
 
@@ -27,17 +35,21 @@ __all__ = [
     "MemoryTokenStore",
     "NoAuth",
     "OAuth2Client",
+    "RateLimitWaitTooLong",
     "RateLimiter",
     "Redactor",
     "Request",
     "Response",
     "RetryPolicy",
+    "SlotWaitTimeout",
+    "Ticket",
     "Token",
     "TokenAuth",
     "TokenStore",
     "Transport",
     "TransportConfig",
     "default_error_info",
+    "existing_limiter",
     "fingerprint",
     "limiter_for",
     "parse_rate_headers",

@@ -2,15 +2,19 @@
 
 A strategy adds its credential to a request (`apply`) and, after a 401, may renew it once (`renew_after_401`).
 Token-based strategies keep one `TokenSlot` per credential per event loop: however many requests find the token
-expired or refused at once, exactly one renewal runs, and a rotated refresh token is saved to the caller's
-`TokenStore` before the new access token is used.
+expired or refused at once, exactly one renewal runs, in its own task (a caller that is cancelled or times out
+stops waiting, the renewal completes), and a rotated refresh token is saved to the caller's `TokenStore` before
+the new access token is used. Tokens are bound to the secret they were obtained with (`credential_binding`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import functools
 import hashlib
+import secrets as _secrets
+import threading
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -32,6 +36,7 @@ __all__ = [
     "Token",
     "TokenAuth",
     "TokenStore",
+    "credential_binding",
     "fingerprint",
 ]
 
@@ -45,6 +50,38 @@ def fingerprint(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
+def credential_binding(*parts: str) -> str:
+    """A fingerprint of a credential's secret(s) and where they are used (e.g. client id + secret + host).
+
+    It is saved with every token (a `TokenStore` sees it in clear), so it is a slow, salted hash: a password
+    cannot be found from it by guessing quickly. Computed once per distinct credential in a process.
+    """
+    material = "\x1f".join(("accounting-bridge token binding v1", *parts)).encode()
+    return _slow_fingerprint(hashlib.sha256(material).digest())
+
+
+@functools.lru_cache(maxsize=1024)
+def _slow_fingerprint(digest: bytes) -> str:
+    return "b1:" + hashlib.pbkdf2_hmac("sha256", digest, b"accounting-bridge/token-binding", 50_000).hex()[:32]
+
+
+#: Guards the module's registries: event loops in several threads may create their entries at once.
+_REGISTRY_LOCK = threading.Lock()
+_TAGS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def _object_tag(obj: object) -> str:
+    """A random name for an object, the same for as long as it lives (never reused like `id`)."""
+    try:
+        with _REGISTRY_LOCK:
+            tag = _TAGS.get(obj)
+            if tag is None:
+                tag = _TAGS[obj] = _secrets.token_hex(8)
+            return tag
+    except TypeError:  # not weakly referenceable or not hashable: never shared
+        return _secrets.token_hex(8)
+
+
 @attrs.frozen(kw_only=True)
 class Token:
     """An access token and what is needed to renew it. Secrets are kept out of the repr."""
@@ -54,6 +91,9 @@ class Token:
     expires_at: _dt.datetime | None = None  # timezone-aware
     scope: str | None = None
     extra: Mapping[str, str] = attrs.field(factory=dict, repr=False)  # backend-specific (e.g. a company id)
+    #: The `credential_binding` of the credential this token was obtained with (None: unbound, e.g. saved before
+    #: bindings existed). Saved with the token; a ledger of another binding never uses its access token.
+    binding: str | None = None
 
     def expires_within(self, margin: _dt.timedelta, now: _dt.datetime) -> bool:
         return self.expires_at is not None and self.expires_at - margin <= now
@@ -169,39 +209,64 @@ Refresh = Callable[["Transport", Token], Awaitable[Token]]
 
 
 class TokenSlot:
-    """The current token of one credential and the lock that makes its renewal single-flight."""
+    """The current token of one credential in one event loop, and its single in-flight renewal.
+
+    Holds nothing bound to the loop once a renewal has ended (no lock, no future): a closed loop can be freed.
+    """
 
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()
         self.token: Token | None = None
         self.loaded = False
         #: What this process last read from or wrote to the store: a different stored token was written by
         #: someone else (another process renewed), the same one is ours (perhaps older than `token`).
         self.stored: Token | None = None
         self.renewals = 0
+        #: The renewal in flight (store look-up, token request, save), shared by every caller that needs it.
+        self.renewal: asyncio.Task[Token] | None = None
 
 
 _SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, TokenSlot]] = weakref.WeakKeyDictionary()
 
 
-def _same_token(a: Token, b: Token | None) -> bool:
-    return b is not None and a.access_token == b.access_token and a.refresh_token == b.refresh_token
+def _same_token(a: Token | None, b: Token | None) -> bool:
+    return a is not None and b is not None and a.access_token == b.access_token and a.refresh_token == b.refresh_token
 
 
 def _slot(key: str) -> TokenSlot:
-    per_loop = _SLOTS.setdefault(asyncio.get_running_loop(), {})
+    loop = asyncio.get_running_loop()
+    per_loop = _SLOTS.get(loop)
+    if per_loop is None:
+        with _REGISTRY_LOCK:
+            _forget_closed_loops()
+            per_loop = _SLOTS.setdefault(loop, {})
     slot = per_loop.get(key)
     if slot is None:
         slot = per_loop[key] = TokenSlot()
     return slot
 
 
+def _forget_closed_loops() -> None:
+    """Drop the tokens of loops that are closed but still referenced elsewhere (their tokens are of no use)."""
+    for loop in [loop for loop in list(_SLOTS.keys()) if loop.is_closed()]:
+        _SLOTS.pop(loop, None)
+
+
+def _settle(task: asyncio.Task[Token]) -> None:
+    """Collect a renewal's outcome even when every caller that waited for it was cancelled (no warning)."""
+    if not task.cancelled():
+        task.exception()
+
+
 @attrs.define
 class TokenAuth:
     """Bearer tokens with renewal: used for OAuth2 grants, logins and caller-provided tokens.
 
-    `store_key` names the credential in the `TokenStore` and keys the single-flight lock; ledgers of one
-    credential in one process share the token.
+    `store_key` names the credential in the `TokenStore`. `binding` (see `credential_binding`) fingerprints the
+    secret the tokens are obtained with: a token is only used by a `TokenAuth` of the same binding, in process and
+    from the store. A stored token of another binding (or of none, saved before bindings existed) only lends its
+    refresh token, and only when `refresh_proves_secret` (the refresh request itself presents the secret, as the
+    OAuth2 refresh grant with a client secret does); otherwise a new token is obtained.
+    Ledgers of one credential and binding in one process share the token and its single-flight renewal.
     """
 
     store_key: str
@@ -212,70 +277,113 @@ class TokenAuth:
     header: str = "Authorization"
     scheme: str = "Bearer"
     clock: Callable[[], _dt.datetime] = _utcnow
+    binding: str | None = None
+    refresh_proves_secret: bool = False
     credential_id: str = attrs.field(init=False)
+    _slot_key: str = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.obtain is None and self.refresh is None:
             raise ConfigurationError("TokenAuth needs a way to obtain or refresh a token")
         self.credential_id = self.store_key
+        self._slot_key = f"{self.store_key}#{self._sharing_scope()}"
+
+    def _sharing_scope(self) -> str:
+        """Who shares this credential's token in process: the same binding; without one, whatever it was given."""
+        if self.binding is not None:
+            return self.binding
+        if self.store is not None:
+            return "store:" + _object_tag(self.store)  # no secret of its own: the store is the credential
+        source = self.obtain or self.refresh
+        return "source:" + _object_tag(getattr(source, "__self__", source))  # e.g. the same OAuth2Client
 
     @classmethod
-    def from_provider(cls, provider: Callable[[], Awaitable[str]], *, store_key: str) -> TokenAuth:
-        """Bearer tokens from the caller's own async function (called again after a 401)."""
+    def from_provider(
+        cls, provider: Callable[[], Awaitable[str]], *, store_key: str, binding: str | None = None
+    ) -> TokenAuth:
+        """Bearer tokens from the caller's own async function (called again after a 401).
+
+        The tokens are bound to `binding`, by default to this provider: another provider never sees them.
+        """
 
         async def obtain(_transport: Transport) -> Token:
             return Token(access_token=await provider())
 
-        return cls(store_key=store_key, obtain=obtain)
+        return cls(store_key=store_key, obtain=obtain, binding=binding or "provider:" + _object_tag(provider))
 
     @property
     def renewals(self) -> int:
         """How many times the token of this credential was obtained or refreshed in this event loop."""
-        return _slot(self.store_key).renewals
+        return _slot(self._slot_key).renewals
+
+    def usable(self, token: Token | None) -> bool:
+        """True if `token` may be sent by this credential now: ours, with an access token, not about to expire."""
+        return (
+            token is not None
+            and bool(token.access_token)
+            and token.binding == self.binding
+            and not token.expires_within(self.refresh_margin, self.clock())
+        )
 
     async def token(self, transport: Transport) -> Token:
-        slot = _slot(self.store_key)
-        if not slot.loaded and self.store is not None:
-            async with slot.lock:
-                if not slot.loaded:
-                    slot.stored = await self.store.load(self.store_key)
-                    slot.token = slot.token or slot.stored
-                    slot.loaded = True
-        seen = slot.token
-        if seen is not None and not seen.expires_within(self.refresh_margin, self.clock()):
-            return seen
-        async with slot.lock:
-            current = slot.token
-            if current is not None and not current.expires_within(self.refresh_margin, self.clock()):
-                return current  # renewed by another caller while we waited
-            return await self._renew(transport, slot, current)
+        slot = _slot(self._slot_key)
+        current = slot.token
+        if (slot.loaded or self.store is None) and self.usable(current):
+            assert current is not None
+            return current
+        return await self._shared_renewal(transport, slot, refused=None)
 
-    async def _renew(
-        self, transport: Transport, slot: TokenSlot, current: Token | None, *, refused: bool = False
-    ) -> Token:
-        """Renew `current` (expired or missing; `refused` after a 401), under `slot.lock`."""
+    async def apply(self, transport: Transport, headers: dict[str, str], params: dict[str, str]) -> object:
+        token = await self.token(transport)
+        transport.redactor.rotate(self._slot_key, token.access_token, token.refresh_token)
+        headers[self.header] = f"{self.scheme} {token.access_token}" if self.scheme else token.access_token
+        return token
+
+    async def renew_after_401(self, transport: Transport, used: object) -> bool:
+        slot = _slot(self._slot_key)
+        for _ in range(3):  # a renewal already in flight may end before it saw the refusal: then one of our own
+            if slot.token is not None and slot.token is not used:
+                break
+            await self._shared_renewal(transport, slot, refused=slot.token)
+        return True
+
+    def secrets(self) -> tuple[str, ...]:
+        return ()  # tokens are handed to the transport's redactor as they are used (see `apply`)
+
+    # --- the single-flight renewal ------------------------------------------------------------------------------
+
+    async def _shared_renewal(self, transport: Transport, slot: TokenSlot, *, refused: Token | None) -> Token:
+        """Join the renewal in flight, or start one. It runs in its own task: a caller that is cancelled (or
+        times out) stops waiting, but the token request and the save of a rotated refresh token complete."""
+        task = slot.renewal
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._renewal(transport, slot, refused))
+            task.add_done_callback(_settle)
+            slot.renewal = task
+        return await asyncio.shield(task)
+
+    async def _renewal(self, transport: Transport, slot: TokenSlot, refused: Token | None) -> Token:
+        try:
+            return await self._renew(transport, slot, refused)
+        finally:
+            if slot.renewal is asyncio.current_task():
+                slot.renewal = None  # no finished task (nor its loop) stays referenced
+
+    async def _renew(self, transport: Transport, slot: TokenSlot, refused: Token | None) -> Token:
+        """Look at the store (another process may have renewed), then renew unless a usable token is left and
+        none was `refused` (after a 401 we renew, with the freshest refresh token: never a spent one)."""
+        current = slot.token
         if self.store is not None:
-            # Another process sharing the store may have renewed (and rotated the single-use refresh token).
-            stored = await self.store.load(self.store_key)
-            if stored is not None and not _same_token(stored, slot.stored) and not _same_token(stored, current):
-                slot.token, slot.stored, slot.loaded = stored, stored, True
-                if not refused and not stored.expires_within(self.refresh_margin, self.clock()):
-                    return stored
-                current = stored  # renew with the freshest refresh token, never a spent one
-        if current is not None and current.refresh_token and self.refresh is not None:
-            try:
-                new = await self.refresh(transport, current)
-            except AuthenticationError:
-                if self.obtain is None:
-                    raise
-                new = await self.obtain(transport)
-        elif self.obtain is not None:
-            new = await self.obtain(transport)
-        else:
-            raise AuthenticationError(
-                "no usable token: a refresh token is needed (pass refresh_token= or a token_store holding one)",
-                backend=transport.backend,
-            )
+            current = self._adopt(slot, await self.store.load(self.store_key), current)
+        slot.loaded = True
+        if refused is None and self.usable(current):
+            assert current is not None
+            slot.token = current
+            return current
+        if current is not None:
+            transport.redactor.rotate(self._slot_key, current.access_token, current.refresh_token)
+        new = self._as_issued(await self._fetch(transport, current))
+        transport.redactor.rotate(self._slot_key, new.access_token, new.refresh_token)
         slot.renewals += 1
         try:
             if self.store is not None:
@@ -286,21 +394,48 @@ class TokenAuth:
             slot.token, slot.loaded = new, True
         return new
 
-    async def apply(self, transport: Transport, headers: dict[str, str], params: dict[str, str]) -> object:
-        token = await self.token(transport)
-        transport.redactor.add(token.access_token, token.refresh_token)
-        headers[self.header] = f"{self.scheme} {token.access_token}" if self.scheme else token.access_token
-        return token
+    def _adopt(self, slot: TokenSlot, stored: Token | None, current: Token | None) -> Token | None:
+        """The token to go on with, given what the store holds now."""
+        if stored is None:
+            return current
+        if stored.binding != self.binding:
+            slot.stored = stored
+            if current is not None:
+                return current  # ours wins over a token obtained with another secret
+            if self.refresh_proves_secret and stored.refresh_token:
+                return Token(access_token="", refresh_token=stored.refresh_token, binding=self.binding)
+            return None  # nothing of it may be used: obtain afresh
+        if not slot.loaded:
+            slot.stored = stored
+            return current or stored
+        if not _same_token(stored, slot.stored) and not _same_token(stored, current):
+            slot.stored = stored  # someone else renewed (and rotated the single-use refresh token)
+            return stored
+        return current
 
-    async def renew_after_401(self, transport: Transport, used: object) -> bool:
-        slot = _slot(self.store_key)
-        async with slot.lock:
-            if slot.token is used or slot.token is None:
-                await self._renew(transport, slot, slot.token, refused=True)
-        return True
+    async def _fetch(self, transport: Transport, current: Token | None) -> Token:
+        if current is not None and current.refresh_token and self.refresh is not None:
+            try:
+                return await self.refresh(transport, current)
+            except AuthenticationError:
+                if self.obtain is None:
+                    raise
+        if self.obtain is not None:
+            return await self.obtain(transport)
+        raise AuthenticationError(
+            "no usable token: a refresh token is needed (pass refresh_token= or a token_store holding one)",
+            backend=transport.backend,
+        )
 
-    def secrets(self) -> tuple[str, ...]:
-        return ()  # tokens are handed to the transport's redactor as they are used (see `apply`)
+    def _as_issued(self, token: Token) -> Token:
+        """Bind a fresh token to our credential; an expiry already past (or within the margin) at issue is not
+        believed (clock or zone skew): the token is then renewed after a 401 instead of before every request."""
+        expires_at = token.expires_at
+        if expires_at is not None and token.expires_within(self.refresh_margin, self.clock()):
+            expires_at = None
+        if token.binding == self.binding and expires_at == token.expires_at:
+            return token
+        return attrs.evolve(token, binding=self.binding, expires_at=expires_at)
 
 
 @attrs.define
@@ -364,6 +499,11 @@ class OAuth2Client:
                 "single use; give every process the same TokenStore so a rotated token is never lost"
                 if grant == "refresh_token"
                 else "the credentials were refused (invalid_grant)"
+            )
+        elif code == "invalid_client":
+            text = (
+                f"the client credentials were refused (invalid_client) in the token request ({grant}): check the "
+                "client id and secret"
             )
         return AuthenticationError(
             text,

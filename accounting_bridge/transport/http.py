@@ -6,14 +6,19 @@ Adapters describe a `Request` and get a `Response`; they never sleep, retry or r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
+import re
+import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
 import attrs
+import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
@@ -24,6 +29,7 @@ from ..errors import (
     AccountingError,
     BackendError,
     ConfigurationError,
+    DeadlineExceeded,
     FieldError,
     RateLimited,
     ResponseError,
@@ -33,7 +39,7 @@ from ..errors import (
     error_for_status,
 )
 from .auth import AuthStrategy, NoAuth
-from .ratelimit import RateLimiter, RateLimitWaitTooLong, limiter_for
+from .ratelimit import RateLimiter, RateLimitWaitTooLong, SlotWaitTimeout, Ticket, existing_limiter, limiter_for
 from .redact import Redactor
 from .retry import (
     NOT_PERFORMED_STATUSES,
@@ -44,13 +50,23 @@ from .retry import (
     parse_retry_after,
 )
 
-__all__ = ["ErrorInfo", "FilePart", "Request", "Response", "Transport", "TransportConfig"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "ErrorInfo",
+    "FilePart",
+    "Request",
+    "Response",
+    "Transport",
+    "TransportConfig",
+    "check_http_url",
+]
 
 logger = logging.getLogger("accounting_bridge")
 
 Sleep = Callable[[float], Awaitable[None]]
 #: Looks the object of an ambiguous write up by its business key: True if it exists (the write landed).
 Lookup = Callable[[], Awaitable[bool]]
+_T = TypeVar("_T")
 
 
 @attrs.frozen(kw_only=True)
@@ -148,6 +164,29 @@ def default_error_info(response: Response) -> ErrorInfo:
     return ErrorInfo(message or f"HTTP {response.status}", detail)
 
 
+#: Default `max_response_bytes`: 64 MiB, counted after decompression.
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+_ABSOLUTE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def check_http_url(url: str, *, what: str, backend: str | None = None) -> None:
+    """`ConfigurationError` unless `url` is an http:// or https:// URL with a host (aiohttp refuses the rest).
+
+    The message names the scheme only: a URL may carry a secret.
+    """
+    try:
+        parsed = yarl.URL(url)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{what} is not a valid URL", backend=backend) from None
+    if parsed.scheme.lower() not in ("http", "https"):
+        shown = f"{parsed.scheme}://" if parsed.scheme else "no scheme"
+        raise ConfigurationError(f"{what} must be an http:// or https:// URL, not {shown}", backend=backend)
+    if not parsed.host:
+        raise ConfigurationError(f"{what} must name a host (http(s)://host/...)", backend=backend)
+
+
 @attrs.frozen(kw_only=True)
 class TransportConfig:
     backend: str
@@ -156,18 +195,22 @@ class TransportConfig:
     connect_timeout: float = 10.0
     retry: RetryPolicy = RetryPolicy()
     max_concurrency: int | None = None
+    #: Larger response bodies (after decompression) are refused with `ResponseError` instead of being read.
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     request_id_headers: tuple[str, ...] = ("X-Request-Id", "X-Correlation-Id")
     user_agent: str = "accounting-bridge/0.1"
     default_headers: Mapping[str, str] = attrs.field(factory=dict)
 
 
 class _Retryable(Exception):
-    """An attempt failed in a way that is safe to repeat; carries the error to raise if no attempt is left."""
+    """An attempt failed in a way that is safe to repeat; carries the error to raise if no attempt is left
+    (and the response, which a caller that does not raise for a status gets instead)."""
 
-    def __init__(self, error: AccountingError, wait: float | None = None) -> None:
+    def __init__(self, error: AccountingError, wait: float | None = None, response: Response | None = None) -> None:
         super().__init__(str(error))
         self.error = error
         self.wait = wait
+        self.response = response
 
 
 class _Wait(wait_base):
@@ -192,7 +235,14 @@ class _PastDeadline(stop_base):
 
 
 class Transport:
-    """Sends `Request`s for one ledger. Owns its aiohttp session unless one was passed in."""
+    """Sends `Request`s for one ledger.
+
+    Sessions and event loops: without a `session`, the transport opens its own aiohttp session on the event loop
+    that uses it, closes it when that loop ends (`asyncio.run` and `asyncio.Runner` close unfinished async
+    generators before closing the loop; see `_close_with_loop`) and opens a fresh one on the next loop, so one
+    ledger may serve several `asyncio.run` calls. A caller's `session` is used as it is: closed, or bound to
+    another loop, is a `ConfigurationError` that says what to do.
+    """
 
     def __init__(
         self,
@@ -204,11 +254,14 @@ class Transport:
         secrets: tuple[str, ...] = (),
         sleep: Sleep | None = None,
     ) -> None:
+        check_http_url(config.base_url, what="base_url", backend=config.backend)
         self.config = config
         self.auth: AuthStrategy = auth or NoAuth()
         self.redactor = Redactor((*self.auth.secrets(), *secrets))
         self._session = session
         self._owns_session = session is None
+        self._session_loop: asyncio.AbstractEventLoop | None = None  # the loop of the session we opened
+        self._session_closer: AsyncGenerator[None, None] | None = None
         self._error_info = error_info
         self.sleep: Sleep = sleep or asyncio.sleep
         self.clock: Callable[[], float] = time.monotonic  # measures the overall deadline; tests may fake both
@@ -224,25 +277,92 @@ class Transport:
 
     @property
     def limiter(self) -> RateLimiter:
-        return limiter_for(self.backend, self.auth.credential_id, max_concurrency=self.config.max_concurrency)
+        """The credential's limiter on the running loop, with this transport's `max_concurrency` registered."""
+        limiter = limiter_for(self.backend, self.auth.credential_id)
+        limiter.set_cap(self, self.config.max_concurrency)
+        return limiter
+
+    # --- the session of the running event loop -------------------------------------------------------------------
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session to use on the running event loop."""
         if self._closed:
             raise ConfigurationError("this ledger is closed", backend=self.backend)
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout, sock_connect=self.config.connect_timeout),
+        loop = asyncio.get_running_loop()
+        if not self._owns_session:
+            return self._caller_session(loop)
+        session = self._session
+        if session is None or session.closed or self._session_loop is not loop:
+            self._retire_owned_session()
+            session = self._open_owned_session(loop)
+        return session
+
+    def _caller_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        session = self._session
+        assert session is not None
+        if session.closed:
+            raise ConfigurationError(
+                "the aiohttp session passed as session= is closed: keep it open as long as the ledger is used, "
+                "or leave session= out and the ledger opens (and closes) its own",
+                backend=self.backend,
             )
-        return self._session
+        if session._loop is not loop:
+            raise ConfigurationError(
+                "the aiohttp session passed as session= belongs to another event loop (it was created under "
+                "another asyncio.run() or thread): create it inside the event loop that uses the ledger, or leave "
+                "session= out and the ledger opens one per event loop",
+                backend=self.backend,
+            )
+        return session
+
+    def _open_owned_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout, sock_connect=self.config.connect_timeout),
+        )
+        # aiohttp resends GET/PUT/DELETE once by itself when the connection drops; then this transport cannot
+        # see that an earlier transmission may have been performed (a lost DELETE answer would end in a 404
+        # read as NotFound). Every transmission must be an attempt of ours.
+        session._retry_connection = False
+        closer = _close_with_loop(session)
+        _advance(closer)  # parks it at its `yield`: from now on the loop closes it (and the session) at its end
+        self._session, self._session_loop, self._session_closer = session, loop, closer
+        return session
+
+    def _retire_owned_session(self) -> None:
+        """Forget the session of another (ended) loop. Normally its loop already closed it; otherwise it is
+        closed on its loop when that loop still runs (another thread), else detached without a warning."""
+        session, loop, closer = self._session, self._session_loop, self._session_closer
+        self._session = self._session_loop = self._session_closer = None
+        if session is None or closer is None:
+            return
+        if not session.closed and loop is not None and loop.is_running() and not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(_finish(closer), loop)
+            return
+        if not session.closed:
+            session.detach()  # its loop is gone: nothing can close its connections any more
+        with contextlib.suppress(StopIteration, RuntimeError):
+            closer.aclose().send(None)  # finishes at once (the session is closed): no finalizer on a dead loop
 
     async def aclose(self) -> None:
         self._closed = True
-        if self._owns_session and self._session is not None and not self._session.closed:
-            await self._session.close()
+        limiter = existing_limiter(self.backend, self.auth.credential_id)
+        if limiter is not None:
+            limiter.drop_cap(self)
+        if not self._owns_session:
+            return
+        closer, loop = self._session_closer, self._session_loop
+        if closer is not None and loop is asyncio.get_running_loop():
+            self._session = self._session_loop = self._session_closer = None
+            await closer.aclose()  # closes the session
+        else:
+            self._retire_owned_session()
+
+    # --- URLs --------------------------------------------------------------------------------------------------
 
     def url(self, path: str) -> str:
-        if path.startswith(("http://", "https://")):
+        if _ABSOLUTE_URL.match(path):
+            check_http_url(path, what="an absolute request path", backend=self.backend)
             return path
         return self.config.base_url.rstrip("/") + "/" + path.lstrip("/")
 
@@ -253,6 +373,12 @@ class Transport:
         proves it was not performed, or `lookup` confirms the object is absent. If `lookup` finds it, the write
         landed and a `Response` with `confirmed_by_lookup=True` is returned; if nothing can tell,
         `WriteOutcomeUnknown` is raised.
+
+        The policy's `deadline` bounds the whole call: every attempt (connect, headers, body), the auth step, the
+        wait for a limiter slot, every sleep and every lookup get at most the time left. Running out of it is
+        `DeadlineExceeded`, or `WriteOutcomeUnknown` for a write that may already have been performed.
+        With `raise_for_status=False` the final response is returned whatever its status (after the same
+        retries and 401 renewal).
         """
         policy = self.config.retry
         state = _CallState(deadline_at=self.clock() + policy.deadline)
@@ -276,44 +402,65 @@ class Transport:
                     reference=request.reference,
                     request_id=getattr(exc.error, "request_id", None),
                 ) from None
+            if exc.response is not None and not request.raise_for_status:
+                return exc.response
             raise exc.error from None
+        except _OutOfTime as exc:
+            raise self._out_of_time_error(request, state, exc) from None
+        except _TooLarge as exc:
+            raise self._too_large_error(request, exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, request: Request, state: _CallState, lookup: Lookup | None) -> Response:
         state.number += 1
-        repeatable = RetryPolicy.may_repeat(request.method, request.idempotent)
         try:
-            response, used = await self._send_once(request, state.number, state.deadline_at - self.clock())
+            response, used = await self._send_once(request, state)
         except _NotSent as exc:
             raise _Retryable(exc.error) from None
         except _Ambiguous as exc:
             return await self._after_ambiguous(request, state, exc.error, lookup, settled=False, hint=None)
+        return await self._judge(request, state, lookup, response, used)
+
+    async def _judge(
+        self, request: Request, state: _CallState, lookup: Lookup | None, response: Response, used: object
+    ) -> Response:
+        """Decide an attempt that got an answer: return it, retry, or raise its error."""
         status = response.status
-        if status < 400 or not request.raise_for_status:
+        if status < 400:
             return response
-        if status == 409 and request.conflict_means_landed and state.ambiguous:
-            logger.debug("%s %s: duplicate refused after a lost answer: the earlier attempt landed", self.backend,
+        if state.ambiguous and _proves_earlier_attempt_landed(request, status):
+            logger.debug("%s %s: refused after a lost answer: the earlier attempt landed", self.backend,
                          request.method)  # fmt: skip
-            return Response.confirmed(self.backend)
+            return attrs.evolve(response, confirmed_by_lookup=True)
         error = self._error(response)
         if status == 401 and request.authenticate and not state.renewed:
             state.renewed = True
-            if await self.auth.renew_after_401(self, used):
-                raise _Retryable(error, wait=0.0)
+            renewal = self.auth.renew_after_401(self, used)
+            if await self._within_deadline(renewal, state, "renewing the refused credential"):
+                raise _Retryable(error, wait=0.0, response=response)
         hint = parse_retry_after(response.headers)
         if hint is not None and hint > self.config.retry.max_retry_after:
             hint = None
             if status == 429:
-                raise error  # a long (e.g. daily) limit: waiting it out is the caller's decision
+                return self._final(request, response, error)  # a long (e.g. daily) limit: the caller decides
         if status in WRITE_SAFE_STATUSES:
-            raise _Retryable(error, wait=hint)  # refused before it was performed: any request may be resent
+            raise _Retryable(error, wait=hint, response=response)  # refused before it was performed
         if status >= 500 and status not in NOT_PERFORMED_STATUSES:
+            repeatable = RetryPolicy.may_repeat(request.method, request.idempotent)
             if repeatable and status not in RETRYABLE_STATUSES:
-                raise error
+                return self._final(request, response, error)
+            if not repeatable and not request.raise_for_status:
+                return response  # the caller reads the status itself (`raw`): it is the one to look the write up
             return await self._after_ambiguous(
-                request, state, error, lookup, settled=status in SETTLED_STATUSES, hint=hint
+                request, state, error, lookup, settled=status in SETTLED_STATUSES, hint=hint, response=response
             )
-        raise error
+        return self._final(request, response, error)
+
+    @staticmethod
+    def _final(request: Request, response: Response, error: BackendError) -> Response:
+        if request.raise_for_status:
+            raise error
+        return response
 
     async def _after_ambiguous(
         self,
@@ -324,111 +471,215 @@ class Transport:
         *,
         settled: bool,
         hint: float | None,
+        response: Response | None = None,
     ) -> Response:
         """The attempt may or may not have been performed: resend what may be repeated, decide the rest."""
         if RetryPolicy.may_repeat(request.method, request.idempotent):
-            raise _Retryable(error, wait=hint)
+            state.ambiguous = True
+            raise _Retryable(error, wait=hint, response=response)
         if request.conflict_means_landed:
             state.ambiguous = True
             policy = self.config.retry
             # The backend's duplicate check only sees a first attempt that has finished: let it settle.
             settle = 0.0 if settled else policy.settle_delay * max(policy.settle_checks - 1, 1)
-            raise _Retryable(error, wait=max(hint or 0.0, settle))
-        return await self._resolve_write(request, error, lookup, settled=settled)
+            raise _Retryable(error, wait=max(hint or 0.0, settle), response=response)
+        return await self._resolve_write(request, state, error, lookup, settled=settled)
 
     async def _resolve_write(
-        self, request: Request, error: AccountingError, lookup: Lookup | None, *, settled: bool
+        self, request: Request, state: _CallState, error: AccountingError, lookup: Lookup | None, *, settled: bool
     ) -> Response:
         """Decide an ambiguous write: confirmed by the lookup, or absent (resend), or `WriteOutcomeUnknown`.
 
         When the backend may still be working on the request (`settled` False), absence is only believed after
-        the lookup has been asked `settle_checks` times, `settle_delay` apart.
+        the lookup has been asked `settle_checks` times, `settle_delay` apart. Lookups and waits stay within the
+        deadline; when it runs out first, the outcome is unknown.
         """
-        request_id = getattr(error, "request_id", None)
         if lookup is None:
-            raise WriteOutcomeUnknown(
-                f"{request.method} {self._path_for_message(request)} may or may not have been performed ({error})",
-                backend=self.backend,
-                reference=request.reference,
-                request_id=request_id,
-            ) from None
+            raise self._outcome_unknown(request, f"may or may not have been performed ({error})", error)
         policy = self.config.retry
         checks = 1 if settled else max(policy.settle_checks, 1)
         try:
             for check in range(checks):
                 if check:
+                    if self.clock() + policy.settle_delay >= state.deadline_at:
+                        raise _OutOfTime(waiting_for="time to look the write up again", maybe_sent=False)
                     await self.sleep(policy.settle_delay)
-                landed = await lookup()
+                landed = await self._within_deadline(lookup(), state, "the lookup of the write")
                 if landed:
                     break
         except AccountingError as exc:
-            raise WriteOutcomeUnknown(
-                f"{request.method} {self._path_for_message(request)} failed ambiguously ({error}) and the lookup "
-                f"that should tell failed too ({exc})",
-                backend=self.backend,
-                reference=request.reference,
-                request_id=request_id,
+            raise self._outcome_unknown(
+                request, f"failed ambiguously ({error}) and the lookup that should tell failed too ({exc})", error
+            ) from None
+        except _OutOfTime as exc:
+            raise self._outcome_unknown(
+                request, f"failed ambiguously ({error}) and the deadline ran out waiting for {exc.waiting_for}", error
             ) from None
         if landed:
             logger.debug("%s %s: response lost, lookup confirms the write landed", self.backend, request.method)
             return Response.confirmed(self.backend)
         raise _Retryable(error)  # confirmed absent: resending cannot duplicate
 
+    def _outcome_unknown(self, request: Request, what: str, error: AccountingError | None) -> WriteOutcomeUnknown:
+        return WriteOutcomeUnknown(
+            f"{request.method} {self._path_for_message(request)} {what}",
+            backend=self.backend,
+            reference=request.reference,
+            request_id=getattr(error, "request_id", None),
+        )
+
+    def _out_of_time_error(self, request: Request, state: _CallState, exc: _OutOfTime) -> AccountingError:
+        deadline = self.config.retry.deadline
+        what = f"the call's deadline of {deadline:g} s ran out waiting for {exc.waiting_for}"
+        repeatable = RetryPolicy.may_repeat(request.method, request.idempotent)
+        if not repeatable and (exc.maybe_sent or state.ambiguous):
+            return self._outcome_unknown(request, f"may or may not have been performed: {what}", None)
+        return DeadlineExceeded(
+            f"{request.method} {self._path_for_message(request)}: {what}", backend=self.backend, deadline=deadline
+        )
+
+    def _too_large_error(self, request: Request, exc: _TooLarge) -> AccountingError:
+        limit = self.config.max_response_bytes
+        said = "declares" if exc.declared else "is"
+        what = f"answered {exc.status} with a body that {said} larger than max_response_bytes={limit}"
+        if request.method.upper() not in _READ_METHODS and not 400 <= exc.status < 500:
+            # The write was (or may have been) performed; only its answer is unreadable.
+            return WriteOutcomeUnknown(
+                f"{request.method} {self._path_for_message(request)} {what}: it may have been performed",
+                backend=self.backend,
+                reference=request.reference,
+                request_id=exc.request_id,
+            )
+        return ResponseError(
+            f"{request.method} {self._path_for_message(request)} {what}",
+            backend=self.backend,
+            status=exc.status,
+            request_id=exc.request_id,
+        )
+
+    async def _within_deadline(self, awaitable: Awaitable[_T], state: _CallState, waiting_for: str) -> _T:
+        """Await `awaitable` for the time left before the deadline; `_OutOfTime` after that. Never swallows a
+        cancel of the caller (which `wait_for` on Python 3.10/3.11 can)."""
+        left = state.deadline_at - self.clock()
+        if left <= 0:
+            if isinstance(awaitable, Coroutine):
+                awaitable.close()
+            raise _OutOfTime(waiting_for=waiting_for, maybe_sent=False)
+        if sys.version_info >= (3, 11):
+            scope = asyncio.timeout(left)  # counts cancels (`uncancel`): only its own becomes TimeoutError
+            try:
+                async with scope:
+                    return await awaitable
+            except TimeoutError:
+                if scope.expired():
+                    raise _OutOfTime(waiting_for=waiting_for, maybe_sent=False) from None
+                raise
+        return await _within_by_task(awaitable, left, waiting_for)
+
     # --- one attempt -------------------------------------------------------------------------------------------
 
-    async def _send_once(self, request: Request, number: int, deadline_left: float) -> tuple[Response, object]:
+    async def _send_once(self, request: Request, state: _CallState) -> tuple[Response, object]:
+        session = self.session  # a closed or foreign caller session fails here, before anything is taken
+        url = self.url(request.path)
         headers: dict[str, str] = {"User-Agent": self.config.user_agent, **self.config.default_headers}
         headers.update(request.headers)
         params: dict[str, str] = dict(request.params)
         used: object = None
         if request.authenticate:
-            used = await self.auth.apply(self, headers, params)
-        url = self.url(request.path)
+            used = await self._within_deadline(self.auth.apply(self, headers, params), state, "the credential")
         shown_url = _ShownUrl(self.redactor, url, params)  # redacted text, built only when logged or raised
         limiter = self.limiter
+        ticket = await self._acquire(limiter, state)
+        answer: tuple[CIMultiDictProxy[str], int] | None = None
+        capped = False
+        started = time.perf_counter()
         try:
-            ticket = await limiter.acquire(max_wait=min(self.config.retry.max_retry_after, deadline_left))
+            timeout, capped = self._attempt_timeout(state)
+            self.attempts += 1
+            data = self._body(request, headers)
+            async with session.request(
+                request.method,
+                url,
+                params=params or None,
+                headers=headers,
+                data=data,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as raw:
+                answer = (raw.headers, raw.status)
+                body = await self._read_body(request, raw)
+            response = Response(
+                status=raw.status,
+                headers=raw.headers,
+                body=body,
+                request_id=self._request_id(raw.headers),
+                backend=self.backend,
+            )
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+            raise ConfigurationError(
+                f"{request.method} {shown_url}: aiohttp refuses this URL ({exc.__class__.__name__})",
+                backend=self.backend,
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            self._log(request, shown_url, state.number, started, None, None, exc)
+            raise _NotSent(self._transport_error(request, shown_url, exc)) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            self._log(request, shown_url, state.number, started, None, None, exc)
+            connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
+            if capped and isinstance(exc, asyncio.TimeoutError):
+                waiting_for = "the connection" if connecting else "the answer"
+                raise _OutOfTime(waiting_for=waiting_for, maybe_sent=not connecting) from None
+            if connecting:
+                raise _NotSent(self._transport_error(request, shown_url, exc)) from None
+            raise _Ambiguous(self._transport_error(request, shown_url, exc)) from None
+        finally:
+            limiter.release(ticket, *(answer or (None, None)))
+        self._log(request, shown_url, state.number, started, response.status, response.request_id, None)
+        return response, used
+
+    async def _acquire(self, limiter: RateLimiter, state: _CallState) -> Ticket:
+        left = state.deadline_at - self.clock()
+        try:
+            return await limiter.acquire(max_wait=max(min(self.config.retry.max_retry_after, left), 0.0))
         except RateLimitWaitTooLong as exc:
             raise RateLimited(
                 f"the rate limit budget is spent and resets in {exc.wait:.0f} s (more than this call may wait)",
                 backend=self.backend,
                 retry_after=exc.wait,
             ) from None
-        released = False
-        started = time.perf_counter()
-        self.attempts += 1
-        try:
-            data = self._body(request, headers)
-            async with self.session.request(
-                request.method,
-                url,
-                params=params or None,
-                headers=headers,
-                data=data,
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout, sock_connect=self.config.connect_timeout),
-                allow_redirects=False,
-            ) as raw:
-                body = await raw.read()
-                response = Response(
-                    status=raw.status,
-                    headers=raw.headers,
-                    body=body,
-                    request_id=self._request_id(raw.headers),
-                    backend=self.backend,
-                )
-            released = True
-            limiter.release(ticket, response.headers, response.status)
-        except aiohttp.ClientConnectorError as exc:
-            self._log(request, shown_url, number, started, None, None, exc)
-            raise _NotSent(self._transport_error(request, shown_url, exc)) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            self._log(request, shown_url, number, started, None, None, exc)
-            raise _Ambiguous(self._transport_error(request, shown_url, exc)) from None
-        finally:
-            if not released:
-                limiter.release(ticket, None)
-        self._log(request, shown_url, number, started, response.status, response.request_id, None)
-        return response, used
+        except SlotWaitTimeout:
+            raise _OutOfTime(
+                waiting_for="a request slot (max_concurrency, or the rate limiter's first request)", maybe_sent=False
+            ) from None
+
+    def _attempt_timeout(self, state: _CallState) -> tuple[aiohttp.ClientTimeout, bool]:
+        """The attempt's timeout (connect, headers and body), and whether the deadline is what caps it."""
+        left = state.deadline_at - self.clock()
+        if left <= 0:
+            raise _OutOfTime(waiting_for="time for another attempt", maybe_sent=False)
+        config = self.config
+        if left >= config.timeout:
+            return aiohttp.ClientTimeout(total=config.timeout, sock_connect=config.connect_timeout), False
+        # aiohttp rounds timeouts from `ceil_threshold` seconds up to the next second: not past a deadline.
+        timeout = aiohttp.ClientTimeout(
+            total=left, sock_connect=min(config.connect_timeout, left), ceil_threshold=math.inf
+        )
+        return timeout, True
+
+    async def _read_body(self, request: Request, raw: aiohttp.ClientResponse) -> bytes:
+        """The whole body, at most `max_response_bytes` (counted as decompressed: what the stream yields)."""
+        limit = self.config.max_response_bytes
+        declared = raw.content_length
+        if declared is not None and declared > limit and request.method.upper() != "HEAD":
+            raw.close()
+            raise _TooLarge(raw.status, self._request_id(raw.headers), declared=True)
+        body = bytearray()
+        async for chunk in raw.content.iter_any():
+            if len(body) + len(chunk) > limit:
+                raw.close()  # the rest is never read: the connection cannot be reused
+                raise _TooLarge(raw.status, self._request_id(raw.headers), declared=False)
+            body += chunk
+        return bytes(body)
 
     def _body(self, request: Request, headers: dict[str, str]) -> Any:
         if request.files:
@@ -523,6 +774,84 @@ class _NotSent(_AttemptFailed):
 
 class _Ambiguous(_AttemptFailed):
     """The request may have reached the backend (dropped connection, timeout while waiting for the answer)."""
+
+
+class _OutOfTime(Exception):
+    """The deadline ran out. `maybe_sent`: the attempt in flight may have reached the backend."""
+
+    def __init__(self, *, waiting_for: str, maybe_sent: bool) -> None:
+        super().__init__(waiting_for)
+        self.waiting_for = waiting_for
+        self.maybe_sent = maybe_sent
+
+
+class _TooLarge(Exception):
+    """The response body is (or declares to be) larger than `max_response_bytes`."""
+
+    def __init__(self, status: int, request_id: str | None, *, declared: bool) -> None:
+        super().__init__(status)
+        self.status = status
+        self.request_id = request_id
+        self.declared = declared
+
+
+def _proves_earlier_attempt_landed(request: Request, status: int) -> bool:
+    """After an attempt whose answer was lost, this refusal of the resend means the goal state holds: a
+    deduplicating backend's 409, or a DELETE's 404 (the object is gone)."""
+    if status == 409:
+        return request.conflict_means_landed
+    return status == 404 and request.method.upper() == "DELETE"
+
+
+async def _within_by_task(awaitable: Awaitable[_T], seconds: float, waiting_for: str) -> _T:
+    """Python 3.10 has no `asyncio.timeout`: run `awaitable` as a task and wait for it with `asyncio.wait`, which
+    lets a cancel of the caller propagate (the task is cancelled with it)."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        await asyncio.wait((task,), timeout=seconds)
+    except BaseException:
+        _abandon(task)
+        raise
+    if not task.done():
+        _abandon(task)
+        raise _OutOfTime(waiting_for=waiting_for, maybe_sent=False)
+    return task.result()
+
+
+def _abandon(task: asyncio.Future[Any]) -> None:
+    """Cancel a task nobody waits for any more; its outcome is fetched so that it is never reported as lost."""
+    task.cancel()
+    task.add_done_callback(_fetch_outcome)
+
+
+def _fetch_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Closes `session` when it is closed itself: by `Transport.aclose`, or by the event loop at its end
+    (`asyncio.run`/`asyncio.Runner` call `loop.shutdown_asyncgens()`, which closes every unfinished async generator
+    while the loop still runs, so the session's connections are closed on their own loop)."""
+    try:
+        yield
+    finally:
+        if not session.closed:
+            await session.close()
+
+
+def _advance(generator: AsyncGenerator[None, None]) -> None:
+    """Run an async generator to its first `yield` without awaiting (its body does not suspend before it)."""
+    step = generator.asend(None)
+    try:
+        step.send(None)
+    except StopIteration:
+        return
+    raise AssertionError("the generator suspended before its first yield")  # pragma: no cover
+
+
+async def _finish(generator: AsyncGenerator[None, None]) -> None:
+    await generator.aclose()
 
 
 class _ShownUrl:

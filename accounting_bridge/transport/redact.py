@@ -32,33 +32,73 @@ def _secret_pattern(secret: str) -> str:
     return "".join(parts)
 
 
+def _spellings(secrets: Iterable[str | None]) -> set[str]:
+    """The secrets and their decoded forms (a secret that itself contains %XX or '+' may be shown decoded).
+    Very short values would mask ordinary text and are no real secret: skipped."""
+    plain = {s for s in secrets if s and len(s) >= 4}
+    forms = plain | {unquote(s) for s in plain} | {unquote_plus(s) for s in plain}
+    return {s for s in forms if len(s) >= 4}
+
+
 class Redactor:
-    """Replaces known secret values anywhere in a text, and secret-named query parameters and headers."""
+    """Replaces known secret values anywhere in a text, and secret-named query parameters and headers.
+
+    Configured secrets (`add`) are kept for good; rotating ones such as access tokens (`rotate`) only as the
+    current and the previous value of their name, so the set and the cost of a match stay bounded.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: set[str] = set()
+        self._fixed: set[str] = set()
+        self._rotating: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # name -> (current, previous)
+        self._last_rotated: dict[str, tuple[str | None, ...]] = {}
         self._pattern: re.Pattern[str] | None = None
+        self._stale = False  # the set changed: the pattern is rebuilt when next needed, not on every change
         self.add(*secrets)
 
     def __repr__(self) -> str:
-        return f"Redactor(<{len(self._secrets)} secrets>)"
+        return f"Redactor(<{len(self)} secrets>)"
+
+    def __len__(self) -> int:
+        return len(self._all())
 
     def add(self, *secrets: str | None) -> None:
-        # Very short values would mask ordinary text and are no real secret; skip them.
-        plain = {s for s in secrets if s and len(s) >= 4}
-        # the decoded forms too: a secret that itself contains %XX or '+' may be shown decoded
-        fresh = (plain | {unquote(s) for s in plain} | {unquote_plus(s) for s in plain}) - self._secrets
-        fresh = {s for s in fresh if len(s) >= 4}
-        if not fresh:
+        """Secrets redacted for the lifetime of this redactor (client secrets, passwords, api keys)."""
+        fresh = _spellings(secrets) - self._fixed
+        if fresh:
+            self._fixed |= fresh
+            self._stale = True
+
+    def rotate(self, name: str, *secrets: str | None) -> None:
+        """The current value(s) of a rotating secret (e.g. the token of one credential). The previous value stays
+        redacted (requests may still be in flight with it); older ones are dropped. Cheap when unchanged."""
+        if self._last_rotated.get(name) == secrets:
+            return  # the common case: every request of a token's lifetime
+        self._last_rotated[name] = secrets
+        forms = frozenset(_spellings(secrets))
+        current, _previous = self._rotating.get(name, (frozenset(), frozenset()))
+        if not forms or forms == current:
             return
-        self._secrets |= fresh
-        ordered = sorted(self._secrets, key=len, reverse=True)
-        self._pattern = re.compile("|".join(_secret_pattern(s) for s in ordered))
+        self._rotating[name] = (forms, current)
+        self._stale = True
+
+    def _all(self) -> set[str]:
+        every = set(self._fixed)
+        for current, previous in self._rotating.values():
+            every |= current | previous
+        return every
+
+    def _current_pattern(self) -> re.Pattern[str] | None:
+        if self._stale:
+            ordered = sorted(self._all(), key=len, reverse=True)
+            self._pattern = re.compile("|".join(_secret_pattern(s) for s in ordered)) if ordered else None
+            self._stale = False
+        return self._pattern
 
     def text(self, value: str) -> str:
-        if self._pattern is None:
+        pattern = self._current_pattern()
+        if pattern is None:
             return value
-        return self._pattern.sub(REDACTED, value)
+        return pattern.sub(REDACTED, value)
 
     def url(self, url: str) -> str:
         parts = urlsplit(url)

@@ -5,12 +5,16 @@ Pure decisions, no I/O; `http.Transport` runs them inside one tenacity loop.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
+import math
 import random
 import time
 from collections.abc import Mapping
 
 import attrs
+
+from .ratelimit import _reset_seconds
 
 __all__ = [
     "NOT_PERFORMED_STATUSES",
@@ -74,25 +78,46 @@ class RetryPolicy:
         return method.upper() in SAFE_METHODS
 
 
+#: A server-announced wait longer than this (a year) is nonsense, not a rate limit: it is ignored.
+ABSURD_WAIT = 366 * 86400.0
+
+
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds the server asks us to wait: `Retry-After` (seconds or HTTP date), else `X-Rate-Limit-Reset`."""
-    value = headers.get("Retry-After")
-    if value is not None:
-        value = value.strip()
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            return max(when.timestamp() - (now if now is not None else time.time()), 0.0)
-    reset = headers.get("X-Rate-Limit-Reset")
-    if reset is not None:
-        try:
-            return max(float(reset.strip()), 0.0)
-        except ValueError:
-            return None
-    return None
+    """Seconds the server asks us to wait, or None when it asks nothing usable.
+
+    Rule: `Retry-After` first, as seconds (a finite number from 0 up to `ABSURD_WAIT`) or as an HTTP date
+    (`-0000` and zone-less dates are UTC; a date already past means 0). A `Retry-After` that is negative,
+    non-finite (`nan`, `inf`), further away than `ABSURD_WAIT` or unreadable is ignored, and
+    `X-Rate-Limit-Reset` is read instead with the limiter's rule (`ratelimit.parse_rate_headers`: seconds from
+    now, or a Unix time when the value is that large). `now` is the wall-clock time (`time.time()` by default).
+    """
+    wall_time = time.time() if now is None else now
+    wait = _retry_after_seconds(headers.get("Retry-After"), wall_time)
+    if wait is None:
+        wait = _reset_seconds(headers.get("X-Rate-Limit-Reset"), wall_time)
+    if wait is None or wait > ABSURD_WAIT:
+        return None
+    return wait
+
+
+def _retry_after_seconds(value: str | None, wall_time: float) -> float | None:
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        return _http_date_seconds(value, wall_time)
+    if not math.isfinite(seconds) or seconds < 0 or seconds > ABSURD_WAIT:
+        return None
+    return seconds
+
+
+def _http_date_seconds(value: str, wall_time: float) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" (RFC 5322: UTC, source zone unknown) comes back naive
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(when.timestamp() - wall_time, 0.0)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from accounting_bridge import jsoncodec
+from accounting_bridge import jsoncodec, safety
 from accounting_bridge.converter import to_dict
 from accounting_bridge.errors import Conflict, FieldError, NotFound, ValidationError
 from accounting_bridge.filters import in_window, invoice_matches
@@ -70,6 +70,9 @@ class MemorySettings(CommonSettings):
     company: str = "Memory AG"
     max_attachments: int = 3
     max_text_length: int = 255
+    #: refuse keys a URL-based backend cannot put into a path ("", ".", "..", "/", "\\", "?", "#", "%"), as
+    #: Run my Accounts does: a test against memory then fails where production would
+    portable_keys: bool = True
     today: Any = attrs.field(default=_today, repr=False)  # a callable giving "today", for OVERDUE
 
 
@@ -84,8 +87,22 @@ class MemoryAdapter(AdapterBase):
 
     # --- validation: the rules real backends enforce, checked before anything is stored ------------------------
 
+    def _key(self, value: Any, field: str) -> str:
+        """A key passed to a look-up (`get`, `pdf`, `delete`): checked like a real backend would before any I/O."""
+        if self.settings.portable_keys:
+            safety.path_segment(value, field, backend=self.name)
+            return str(value)
+        return safety.business_key(value, field, backend=self.name)
+
+    def _key_errors(self, item: object) -> list[FieldError]:
+        name = _KEYS.get(type(item))
+        if name is None or not self.settings.portable_keys:
+            return []
+        problem = safety.segment_problem(getattr(item, name))
+        return [] if problem is None else [FieldError(name, problem)]
+
     def validate(self, item: object) -> None:
-        errors: list[FieldError] = []
+        errors: list[FieldError] = self._key_errors(item)
         limit = self.settings.max_text_length
         for name in ("name", "description", "title", "text"):
             value = getattr(item, name, None)
@@ -112,7 +129,7 @@ class MemoryAdapter(AdapterBase):
 
     async def get_customer(self, number: str) -> Customer:
         try:
-            return self.store.customers[number]
+            return self.store.customers[self._key(number, "number")]
         except KeyError:
             raise NotFound(f"customer {number!r} not found", backend=self.name, status=404) from None
 
@@ -138,7 +155,7 @@ class MemoryAdapter(AdapterBase):
                 yield invoice
 
     async def get_invoice(self, number: str) -> Invoice:
-        stored = self.store.invoices.get(number)
+        stored = self.store.invoices.get(self._key(number, "number"))
         if stored is None:
             raise NotFound(f"invoice {number!r} not found", backend=self.name, status=404)
         return self._with_state(stored)
@@ -194,6 +211,8 @@ class MemoryAdapter(AdapterBase):
     async def list_payments(
         self, *, invoice_number: str | None, since: _dt.date | None, until: _dt.date | None
     ) -> AsyncIterator[Payment]:
+        if invoice_number is not None:
+            self._key(invoice_number, "invoice_number")
         for payment in list(self.store.payments):
             if invoice_number in (None, payment.invoice_number) and in_window(payment.date, since, until):
                 yield payment
@@ -236,12 +255,12 @@ class MemoryAdapter(AdapterBase):
 
     async def get_document(self, document_id: str) -> Document:
         try:
-            return self.store.documents[document_id]
+            return self.store.documents[self._key(document_id, "document_id")]
         except KeyError:
             raise NotFound(f"document {document_id!r} not found", backend=self.name, status=404) from None
 
     async def delete_document(self, document_id: str) -> None:
-        if self.store.documents.pop(document_id, None) is None:
+        if self.store.documents.pop(self._key(document_id, "document_id"), None) is None:
             raise NotFound(f"document {document_id!r} not found", backend=self.name, status=404)
 
     # --- registrations -----------------------------------------------------------------------------------------
@@ -286,6 +305,10 @@ class MemoryAdapter(AdapterBase):
             status, body = 200, {"items": [to_dict(item) for item in collections[name]]}
         headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
         return Response(status=status, headers=headers, body=jsoncodec.dumps(body).encode(), backend=self.name)
+
+
+#: the business key of each model that URL-based backends put into a path
+_KEYS: dict[type, str] = {Customer: "number", Invoice: "number", Payment: "invoice_number"}
 
 
 def _totals(invoice: Invoice) -> tuple[Decimal, Decimal]:

@@ -10,12 +10,13 @@ from typing import Any, ClassVar
 
 import attrs
 
-from accounting_bridge.errors import AccountingError, Conflict, NotFound, WriteOutcomeUnknown
+from accounting_bridge import safety
+from accounting_bridge.errors import Conflict, NotFound, WriteOutcomeUnknown
 from accounting_bridge.models import Customer
 from accounting_bridge.transport.http import Response
 
 from . import wire
-from .answers import read_written
+from .answers import read_back, read_written
 
 __all__ = ["SharedCustomers"]
 
@@ -48,6 +49,7 @@ class SharedCustomers:
             yield wire.decode_customer(row)
 
     async def get_customer(self, number: str) -> Customer:
+        safety.business_key(number, "number", backend=self.name)
         row = await self._find_customer(number)
         if row is None:
             raise NotFound(f"customer {number!r} not found", backend=self.name, status=404)
@@ -70,9 +72,19 @@ class SharedCustomers:
         async def landed() -> bool:
             return await self._find_customer(customer.number) is not None
 
+        async def stored() -> Customer | None:
+            row = await self._find_customer(customer.number)
+            return None if row is None else wire.decode_customer(row)
+
         response = await self._post_customer(payload, reference=customer.number, lookup=landed)
         if response.confirmed_by_lookup:
-            return await self.get_customer(customer.number)
+            lost = WriteOutcomeUnknown(
+                "create customer: its answer was lost and a lookup saw the customer, but reading it back failed; "
+                "look it up by its number",
+                backend=self.name,
+                reference=customer.number,
+            )
+            return await read_back(stored, lost)
         try:
             xid = read_written(
                 response,
@@ -83,11 +95,5 @@ class SharedCustomers:
             )
         except WriteOutcomeUnknown as unknown:
             # accepted, but the answer is unreadable: the customer number is a business key, so look it up
-            try:
-                row = await self._find_customer(customer.number)
-            except AccountingError:
-                row = None
-            if row is None:
-                raise unknown from None
-            return wire.decode_customer(row)
+            return await read_back(stored, unknown)
         return attrs.evolve(customer, id=str(xid), raw={**payload, "xid": xid})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import re
 import zoneinfo
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from accounting_bridge import safety
 from accounting_bridge.errors import (
     ConfigurationError,
     FieldError,
@@ -32,7 +34,7 @@ from accounting_bridge.models import (
     RegistrationRef,
 )
 from accounting_bridge.settings import CommonSettings, secret_field
-from accounting_bridge.transport.auth import Token, TokenAuth
+from accounting_bridge.transport.auth import Token, TokenAuth, credential_binding
 from accounting_bridge.transport.http import Request, Response, Transport
 
 from . import wire
@@ -40,10 +42,20 @@ from .answers import read_written
 from .customers import SharedCustomers
 from .submit_flow import submit_with_attachments
 
-__all__ = ["DEFAULT_BASE_URL", "MultiRegnskabAdapter", "MultiRegnskabSettings"]
+__all__ = ["DEFAULT_BASE_URL", "MultiRegnskabAdapter", "MultiRegnskabSettings", "token_binding"]
 
 DEFAULT_BASE_URL = "https://www.multiregnskab.dk/open/clientapi/v1"
 TRACE_HEADER = "X-MultiRegnskabTraceId"
+
+
+_XID = re.compile("[0-9]{1,19}")
+
+
+def _trace_headers(trace_id: str | None, *, backend: str) -> dict[str, str]:
+    """The `trace_id` setting as the trace header (checked: it is sent with every request)."""
+    if not trace_id:
+        return {}
+    return {TRACE_HEADER: safety.setting_header_value(trace_id, "trace_id", backend=backend)}
 
 
 def _utcnow() -> _dt.datetime:
@@ -83,6 +95,13 @@ class MultiRegnskabSettings(CommonSettings):
     clock: Callable[[], _dt.datetime] | None = attrs.field(default=None, repr=False)
 
 
+def token_binding(username: str, password: str, base_url: str = DEFAULT_BASE_URL) -> str:
+    """The `Token.binding` of tokens this user obtains at `base_url` by logging in: a token saved to a shared
+    `TokenStore` by code outside this SDK must carry it, or the ledger logs in afresh."""
+    host = urlsplit(base_url).netloc.lower()
+    return credential_binding("multiregnskab", username.strip().lower(), password, host)
+
+
 class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
     name: ClassVar[str] = "multiregnskab"
     settings_class: ClassVar[type[Any]] = MultiRegnskabSettings
@@ -112,15 +131,18 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
             raise ConfigurationError("setting 'token_timezone' is not a known time zone", backend=self.name) from None
         self.settings = settings
         self.clock: Callable[[], _dt.datetime] = settings.clock or _utcnow
-        headers = {TRACE_HEADER: settings.trace_id} if settings.trace_id else {}
+        headers = _trace_headers(settings.trace_id, backend=self.name)
         config = settings.transport_config(self.name, DEFAULT_BASE_URL, default_headers=headers)
         host = urlsplit(config.base_url).netloc
+        password = settings.password
         self.auth = TokenAuth(
             store_key=f"multiregnskab:{settings.username.strip().lower()}@{host}",
-            obtain=self._login if settings.password else None,
-            refresh=self._refresh,
+            obtain=self._login if password is not None else None,
+            refresh=self._refresh,  # presents no secret: a token of another binding means a new login
             store=settings.token_store,
             clock=self.clock,
+            # without a password the token store is the credential: only unbound tokens placed there are used
+            binding=token_binding(settings.username, password, config.base_url) if password is not None else None,
         )
         secrets = (settings.password,) if settings.password else ()
         self.transport = Transport(config, auth=self.auth, session=settings.session, secrets=secrets)
@@ -135,8 +157,7 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
     async def _login(self, transport: Transport) -> Token:
         body = {"userName": self.settings.username, "password": self.settings.password}
         request = Request("POST", "/login", json=body, authenticate=False, idempotent=True)
-        response = await transport.send(request)
-        return wire.decode_token(response.json(), timezone=self.settings.token_timezone)
+        return self._token_of(await transport.send(request))
 
     async def _refresh(self, transport: Transport, token: Token) -> Token:
         """The (possibly expired) access token in the header and the refresh token in the body (spec)."""
@@ -148,8 +169,16 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
             authenticate=False,
             idempotent=True,  # a lost answer: the old refresh token is then refused and the adapter logs in again
         )
-        response = await transport.send(request)
-        return wire.decode_token(response.json(), timezone=self.settings.token_timezone)
+        return self._token_of(await transport.send(request))
+
+    def _token_of(self, response: Response) -> Token:
+        """The token of a login or refresh answer; its lifetime measured against the answer's `Date` header."""
+        return wire.decode_token(
+            response.json(),
+            timezone=self.settings.token_timezone,
+            server_date=response.headers.get("Date"),
+            now=self.clock(),
+        )
 
     async def logout(
         self,
@@ -288,7 +317,8 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
 
     async def units_of_measure(self, language: str = "DA") -> list[dict[str, Any]]:
         """``GET /unitsOfMeasure/{language}`` ("DA" or "EN")."""
-        data = await self._json("GET", f"/unitsOfMeasure/{language.upper()}")
+        code = safety.path_segment(language, "language", backend=self.name).upper()
+        data = await self._json("GET", f"/unitsOfMeasure/{code}")
         return [dict(r) for r in wire.list_of(data, "uomList", "units of measure")]
 
     # --- invoices (drafts) -------------------------------------------------------------------------------------
@@ -459,7 +489,7 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
 
     @staticmethod
     def _document_xid(document_id: str) -> int:
-        if not str(document_id).isdigit():
+        if isinstance(document_id, bool) or not _XID.fullmatch(str(document_id)):
             raise ValidationError(FieldError("document_id", "must be a numeric archive file xid"))
         return int(document_id)
 
@@ -499,7 +529,7 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
 
         async def submit(file_xids: Sequence[int]) -> Response:
             payload = wire.encode_registration(registration, company_xid=company, file_xids=file_xids)
-            headers = {TRACE_HEADER: reference} if reference else {}
+            headers = {TRACE_HEADER: safety.header_value(reference, "reference")} if reference else {}
             return await self._send(
                 "POST", "/suggestedRegistrations", json=payload, reference=reference, headers=headers
             )

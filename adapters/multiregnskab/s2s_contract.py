@@ -21,16 +21,19 @@ from the same contract, so a test can run adapter and sandbox on an overridden c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from accounting_bridge import safety
 from accounting_bridge.errors import ConfigurationError
 
 __all__ = ["DEFAULT_CONTRACT", "INFERRED_FIELDS", "INFERRED_PATHS", "S2SContract"]
 
 DEFAULT_BASE_URL = "https://www.multiregnskab.dk/open/systemapi/v1"  # [INFERRED]
+_HEADER_NAME = re.compile("[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 #: operation → path template ({companyXid}, {xid} are filled in). [INFERRED]
 INFERRED_PATHS: Mapping[str, str] = {
@@ -118,6 +121,10 @@ class S2SContract:
             if not isinstance(value, str) or not value:
                 raise ConfigurationError(f"S2S field override {name!r} must be a non-empty string")
             new_fields[name] = value
+        if api_key_header is not None and not _HEADER_NAME.fullmatch(api_key_header):
+            raise ConfigurationError("setting 'api_key_header' must be an HTTP header name (letters, digits, '-')")
+        if api_key_prefix is not None:
+            safety.setting_header_value(api_key_prefix, "api_key_prefix")
         return attrs.evolve(
             self,
             base_url=base_url or self.base_url,
@@ -128,11 +135,12 @@ class S2SContract:
         )
 
     def path(self, operation: str, **values: Any) -> str | None:
-        """The path of `operation` with its placeholders filled, or None when the operation is disabled."""
+        """The path of `operation` with its placeholders filled (each value one path segment), or None when the
+        operation is disabled."""
         template = self.paths.get(operation) or ""
         if not template:
             return None
-        return template.format(**{k: str(v) for k, v in values.items()})
+        return template.format(**{k: safety.path_segment(str(v), k) for k, v in values.items()})
 
     @property
     def renames(self) -> dict[str, str]:

@@ -9,6 +9,8 @@ uploaded for it are deleted so nothing is orphaned. When the outcome is *unknown
 timeout after the request was sent) they are kept: the registration may exist and reference them — a delete
 would then either be refused (409, delete-protected) or, if the server is still processing the request, strip the
 documentation from a registration that is about to be created. The `WriteOutcomeUnknown` names the kept files.
+Cancellation is never a failure: a cancelled caller cancels the pending uploads and ends cancelled; an upload that
+ends cancelled (the caller itself was not) gets the definite-failure cleanup, then the call ends cancelled too.
 A 2xx answer whose body cannot be decoded counts as *unknown* too: the server stored the registration (with the
 files), only its xid is lost — so the files are kept and the caller gets `WriteOutcomeUnknown`, never a plain error
 that would invite a duplicating retry. The flow itself decodes the answer (`read_xid`) so no adapter can miss this.
@@ -45,11 +47,16 @@ async def submit_with_attachments(
     `upload` should raise `WriteOutcomeUnknown` when an upload's accepted answer is unreadable (see
     `answers.read_written`): that file may exist hidden, and the registration is then not submitted.
     """
+    # Cancelling the caller cancels the pending uploads (gather does so) and raises CancelledError right here.
     results = await asyncio.gather(*(upload(doc) for doc in registration.attachments), return_exceptions=True)
     uploaded = [r for r in results if isinstance(r, int)]
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         await _cleanup(uploaded, delete, backend)
+        # A cancelled upload is re-raised as cancellation: never reported as (or hidden behind) a failed attachment.
+        cancelled = next((failure for failure in failures if not isinstance(failure, Exception)), None)
+        if cancelled is not None:
+            raise cancelled
         first = failures[0]
         if isinstance(first, WriteOutcomeUnknown):
             raise TransportError(

@@ -6,11 +6,13 @@ No public specification exists: every path, header name and field this adapter u
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
 
+from accounting_bridge import safety
 from accounting_bridge.errors import (
     AccountingError,
     ConfigurationError,
@@ -35,6 +37,7 @@ from .submit_flow import submit_with_attachments
 __all__ = ["MultiRegnskabS2SAdapter", "MultiRegnskabS2SSettings", "bank_submission_outcome"]
 
 TRACE_HEADER = "X-MultiRegnskabTraceId"
+_XID = re.compile("[0-9]{1,19}")
 
 
 @attrs.frozen(kw_only=True)
@@ -69,7 +72,8 @@ class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
     def __init__(self, settings: MultiRegnskabS2SSettings) -> None:
         if not isinstance(settings.api_key, str) or not settings.api_key:
             raise ConfigurationError("setting 'api_key' must be a non-empty string", backend=self.name)
-        if not str(settings.company).strip().isdigit():
+        safety.setting_header_value(settings.api_key, "api_key", backend=self.name)  # sent as a header
+        if isinstance(settings.company, bool) or not _XID.fullmatch(str(settings.company).strip()):
             raise ConfigurationError("setting 'company' must be the numeric companyXid", backend=self.name)
         self.settings = settings
         self.company = int(str(settings.company).strip())
@@ -83,7 +87,9 @@ class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
             )
         except ConfigurationError as exc:
             raise ConfigurationError(exc.message, backend=self.name) from None
-        headers = {TRACE_HEADER: settings.trace_id} if settings.trace_id else {}
+        headers = {}
+        if settings.trace_id:
+            headers[TRACE_HEADER] = safety.setting_header_value(settings.trace_id, "trace_id", backend=self.name)
         config = settings.transport_config(self.name, self.contract.base_url, default_headers=headers)
         auth = ApiKeyHeader(settings.api_key, header=self.contract.api_key_header, prefix=self.contract.api_key_prefix)
         self.transport = Transport(config, auth=auth, session=settings.session)
@@ -117,7 +123,7 @@ class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
     def validate(self, item: object) -> None:
         errors = wire.check_shared(item)
         if isinstance(item, BankTransaction):
-            if not item.account.strip().isdigit():
+            if not _XID.fullmatch(item.account.strip()):
                 errors.append(FieldError("account", "must be the numeric bankAccountXid"))
             if not item.text:
                 errors.append(FieldError("text", "is required (bankText)"))
@@ -165,7 +171,7 @@ class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
 
         async def submit(file_xids: Sequence[int]) -> Response:
             payload = wire.encode_registration(registration, company_xid=self.company, file_xids=file_xids)
-            headers = {TRACE_HEADER: reference} if reference else {}
+            headers = {TRACE_HEADER: safety.header_value(reference, "reference")} if reference else {}
             return await self._send("POST", submit_path, json=payload, reference=reference, headers=headers)
 
         def read_xid(response: Response) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import email.utils
 import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
@@ -241,8 +242,21 @@ def _date(data: Mapping[str, Any], key: str, what: str) -> _dt.date | None:
 DEFAULT_TOKEN_TIMEZONE = "Europe/Copenhagen"  # noqa: S105 - a time zone, not a secret
 
 
-def decode_token(data: Any, *, timezone: str = DEFAULT_TOKEN_TIMEZONE) -> Token:
-    """`TokenResponse {token, tokenExpires "YYYY-MM-DDTHH:mm:ss.SSS" (no zone), refreshToken}` → `Token`."""
+def decode_token(
+    data: Any,
+    *,
+    timezone: str = DEFAULT_TOKEN_TIMEZONE,
+    server_date: str | None = None,
+    now: _dt.datetime | None = None,
+) -> Token:
+    """`TokenResponse {token, tokenExpires "YYYY-MM-DDTHH:mm:ss.SSS" (no zone), refreshToken}` → `Token`.
+
+    `tokenExpires` is read in `timezone`. With the answer's `Date` header (`server_date`) and our clock (`now`),
+    the lifetime is measured on the server's own clock (`tokenExpires` − `Date`, both in `timezone`) and applied
+    to ours, so a server clock that is off does not make every token look expired. When that gives no positive
+    lifetime (e.g. the server writes another zone) the expiry is taken as written; one already past is dropped
+    by `TokenAuth` (the token is then renewed after a 401, not before every request).
+    """
     body = _require_mapping(data, "token response")
     token, refresh, expires = body.get("token"), body.get("refreshToken"), body.get("tokenExpires")
     if not isinstance(token, str) or not token:
@@ -253,12 +267,33 @@ def decode_token(data: Any, *, timezone: str = DEFAULT_TOKEN_TIMEZONE) -> Token:
             local = _dt.datetime.fromisoformat(expires)
         except ValueError:
             raise ResponseError("token response with an unreadable tokenExpires", backend=BACKEND) from None
-        expires_at = local if local.tzinfo else local.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
+        zone = zoneinfo.ZoneInfo(timezone)
+        expires_at = local if local.tzinfo else local.replace(tzinfo=zone)
+        lifetime = _lifetime_on_server_clock(local, server_date, zone)
+        if lifetime is not None and now is not None:
+            expires_at = now + lifetime
     return Token(
         access_token=token,
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
         expires_at=expires_at,
     )
+
+
+def _lifetime_on_server_clock(
+    expires: _dt.datetime, server_date: str | None, zone: zoneinfo.ZoneInfo
+) -> _dt.timedelta | None:
+    """`tokenExpires` − the answer's `Date` (an HTTP date, UTC), both read in the token zone; None if unknown or
+    not positive."""
+    if not server_date:
+        return None
+    try:
+        sent = email.utils.parsedate_to_datetime(server_date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=_dt.timezone.utc)  # an HTTP date is GMT
+    lifetime = (expires if expires.tzinfo else expires.replace(tzinfo=zone)) - sent
+    return lifetime if lifetime > _dt.timedelta(0) else None
 
 
 def format_local_timestamp(when: _dt.datetime) -> str:

@@ -7,15 +7,18 @@ are built and read by the pure `wire` / `records` modules; what is inferred live
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from decimal import Decimal
-from typing import Any, ClassVar
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 import attrs
 
+from accounting_bridge import safety
 from accounting_bridge.errors import (
+    AccountingError,
     ConfigurationError,
     Conflict,
     FieldError,
@@ -24,6 +27,7 @@ from accounting_bridge.errors import (
     Unprocessable,
     UnsupportedOperation,
     ValidationError,
+    WriteOutcomeUnknown,
 )
 from accounting_bridge.filters import in_window
 from accounting_bridge.http_adapter import HttpAdapter
@@ -66,6 +70,10 @@ DEFAULT_BASE_URL = "https://service.runmyaccounts.com/api/latest/clients/"
 #: Run my Accounts' own test host (tenants provisioned by their staff); the local fake is `sandbox.RmaSandbox`.
 SANDBOX_BASE_URL = "https://service.int.runmyaccounts.com/api/latest/clients/"
 
+logger = logging.getLogger("accounting_bridge")
+
+T = TypeVar("T")
+
 _AUTH_MODES = ("query", "bearer", "header")
 _FORMATS = ("json", "xml")
 
@@ -83,6 +91,14 @@ def _required_text(_instance: Any, attribute: attrs.Attribute[Any], value: Any) 
         raise ConfigurationError(f"setting {attribute.name!r} must be non-empty text")
 
 
+def _header_setting(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    safety.setting_header_value(value, attribute.name)
+
+
+def _path_setting(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    safety.setting_path_segment(value, attribute.name)
+
+
 def _account_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(str(v) for v in value)
 
@@ -95,8 +111,8 @@ class RunMyAccountsSettings(CommonSettings):
     Bankspesen 6840) and the documentation examples (3800, 3801, 6940) disagree; the defaults follow the examples.
     """
 
-    tenant: str = attrs.field(validator=_required_text)  # the "mandant" in the URL
-    api_key: str = secret_field(validator=_required_text)
+    tenant: str = attrs.field(validator=_path_setting)  # the "mandant" in the URL
+    api_key: str = secret_field(validator=[_required_text, _header_setting])  # may be sent as a header
     auth: str = attrs.field(default="query", validator=_one_of(_AUTH_MODES))  # ?api_key= | Bearer | X-RMA-KEY
     wire_format: str = attrs.field(default="json", validator=_one_of(_FORMATS))
     receivables_account: str = "1100"
@@ -175,9 +191,11 @@ class RunMyAccountsAdapter(HttpAdapter):
 
     # --- plumbing --------------------------------------------------------------------------------------------
 
-    def _resource(self, resource: str, *keys: str) -> str:
-        """`resource` may contain slashes (``gl/v2/saldo``); `keys` are user values, quoted one by one."""
-        return "/".join((quote(self.settings.tenant, safe=""), resource, *(quote(k, safe="") for k in keys)))
+    def _resource(self, resource: str, *keys: str, field: str = "number") -> str:
+        """`resource` may contain slashes (``gl/v2/saldo``); `keys` are caller values (named `field` in an error),
+        each one path segment: ``.``, ``..``, separators and control characters are refused before any I/O."""
+        segments = (safety.path_segment(k, field, backend=self.name) for k in keys)
+        return "/".join((quote(self.settings.tenant, safe=""), resource, *segments))
 
     def _check_body(self, response: Response) -> Any:
         """Decode a 2xx body; an ``error`` in it is a failure even with 2xx (German text kept)."""
@@ -199,9 +217,12 @@ class RunMyAccountsAdapter(HttpAdapter):
             exc.request_id = response.request_id
             raise
 
-    async def _get(self, resource: str, *keys: str, params: Mapping[str, str] | None = None) -> Any:
+    async def _get(
+        self, resource: str, *keys: str, params: Mapping[str, str] | None = None, field: str = "number"
+    ) -> Any:
+        path = self._resource(resource, *keys, field=field)
         response = await self.transport.send(
-            Request("GET", self._resource(resource, *keys), params={k: v for k, v in (params or {}).items() if v})
+            Request("GET", path, params={k: v for k, v in (params or {}).items() if v})
         )
         return self._check_body(response)
 
@@ -230,9 +251,52 @@ class RunMyAccountsAdapter(HttpAdapter):
             idempotent=idempotent,
         )
         response = await self.transport.send(request, lookup=lookup)
+        return response, self._written_body(response, root)
+
+    # --- the outcome of a write that landed --------------------------------------------------------------------
+
+    def _written_body(self, response: Response, what: str) -> Any:
+        """The decoded answer to a write RMA accepted (2xx); None when there is none (also when a lookup confirmed
+        the write) or when it cannot be read. An ``error`` in the body is still a refusal (`Unprocessable`), but an
+        unreadable answer is not a failure: the write landed, so the caller reads its result back instead."""
         if response.confirmed_by_lookup:
-            return response, None
-        return response, self._check_body(response)
+            return None
+        try:
+            return self._check_body(response)
+        except ResponseError as exc:
+            logger.warning(
+                "%s: %s accepted (HTTP %s) but its answer could not be read (%s): counted as landed",
+                self.name, what, response.status, self.transport.redactor.text(exc.message),
+            )  # fmt: skip
+            return None
+
+    async def _read_back(
+        self,
+        what: str,
+        reference: str | None,
+        read: Callable[[], Awaitable[T | None]],
+        *,
+        if_absent: AccountingError | None = None,
+    ) -> T:
+        """`read()` after a write that landed (or may have): the result; when it finds nothing, `if_absent` (a
+        write that was refused and is absent indeed) or else `WriteOutcomeUnknown` naming `reference`. A failing
+        read-back is `WriteOutcomeUnknown` too: it must never look like a failure of the write itself."""
+        try:
+            found = await read()
+        except AccountingError as exc:
+            raise self._unknown_after_write(what, reference, str(exc)) from exc
+        if found is None:
+            raise if_absent or self._unknown_after_write(what, reference, "not found when read back")
+        return found
+
+    def _unknown_after_write(self, what: str, reference: str | None, problem: str) -> WriteOutcomeUnknown:
+        return WriteOutcomeUnknown(
+            f"{what}: the write was sent and may have landed (the backend accepted it, or it may have been "
+            f"performed), but its result could not be read back ({problem}); look it up by its reference before "
+            "sending it again",
+            backend=self.name,
+            reference=reference,
+        )
 
     async def _binary(self, resource: str, *keys: str, accept: str, params: Mapping[str, str]) -> Response:
         request = Request(
@@ -255,14 +319,15 @@ class RunMyAccountsAdapter(HttpAdapter):
     # --- validation (no I/O) ---------------------------------------------------------------------------------
 
     def validate(self, item: object) -> None:
-        errors: list[FieldError] = []
+        errors: list[FieldError] = _path_key_errors(item)
         if isinstance(item, Customer):
             errors += _lengths(
                 item,
                 {"number": 32, "name": 64, "phone": 20, "vat_number": 32, "iban": 34, "bic": 11, "language": 6},
             )
             if item.address is not None:
-                errors += _lengths(item.address, {"street": 32, "street2": 32, "postcode": 10, "city": 32})
+                limits = {"street": 32, "street2": 32, "postcode": 10, "city": 32}
+                errors += [FieldError(f"address.{e.path}", e.message) for e in _lengths(item.address, limits)]
         elif isinstance(item, Invoice):
             errors += wire.check_invoice(item)
             if item.customer is not None:
@@ -310,7 +375,9 @@ class RunMyAccountsAdapter(HttpAdapter):
         """E1/E2: create or overwrite (RMA replaces the stored record with what is sent, so it is complete)."""
         # The same complete record sent twice has the same effect: safe to repeat after an ambiguous failure.
         await self._post("customers", root="customer", tree=wire.encode_customer(customer), idempotent=True)
-        return await self.get_customer(customer.number)
+        return await self._read_back(
+            f"customer {customer.number!r}", customer.number, lambda: self.get_customer(customer.number)
+        )
 
     # --- invoices --------------------------------------------------------------------------------------------
 
@@ -349,49 +416,59 @@ class RunMyAccountsAdapter(HttpAdapter):
             return None
         return tree if isinstance(tree, Mapping) and tree else None
 
+    async def _stored_invoice(self, number: str) -> tuple[Mapping[str, Any], Invoice] | None:
+        tree = await self._invoice_tree(number)
+        return None if tree is None else (tree, wire.decode_invoice(tree))
+
     async def create_invoice(self, invoice: Invoice, *, extra: Mapping[str, Any] | None = None) -> Invoice:
         """Create an invoice or credit note, idempotently by its number.
 
-        Already present with the same content: returned as is (`last_create_was_present` is set); with different
-        content: `Conflict`. After an ambiguous failure (dropped connection, 5xx) the transport looks the number
-        up before anything is resent, so a lost answer never produces a duplicate.
+        Already present with the same content (everything sent that RMA stores, see `wire.invoice_differences`):
+        returned as is (`last_create_was_present` is set); with different content: `Conflict`. After an ambiguous
+        failure (dropped connection, 5xx) the transport looks the number up before anything is resent, so a lost
+        answer never produces a duplicate. Once the POST may have landed, a failing read-back is
+        `WriteOutcomeUnknown(reference=invoice.number)`, never the read's own error.
         """
         tree = wire.encode_invoice(invoice, ar_accno=self.settings.receivables_account, extra=extra)
-        wanted = wire.invoice_fingerprint(tree)
+        what = f"invoice {invoice.number!r}"
         self.last_create_was_present = False
         existing = await self._invoice_tree(invoice.number)
         if existing is not None:
-            return self._already_present(invoice.number, existing, wanted)
+            return self._already_present(invoice.number, tree, existing)
 
         async def exists() -> bool:
             return await self._invoice_tree(invoice.number) is not None
 
         try:
-            await self._post("invoices", root="invoice", tree=tree, reference=invoice.number, lookup=exists)
+            response, _body = await self._post(
+                "invoices", root="invoice", tree=tree, reference=invoice.number, lookup=exists
+            )
         except Unprocessable as exc:
-            # Created by someone else between our look-up and the POST? Then judge by content.
-            existing = await self._invoice_tree(invoice.number)
-            if existing is None:
-                raise
-            return self._already_present(invoice.number, existing, wanted, cause=exc)
-        stored = await self._invoice_tree(invoice.number)
-        if stored is None:
-            raise ResponseError(f"invoice {invoice.number!r} was accepted but cannot be read back", backend=self.name)
-        if wire.invoice_fingerprint(stored) != wanted:
+            # Refused because the number exists by now (someone else's, or our own earlier attempt)? Judge by content.
+            found = await self._read_back(
+                what, invoice.number, lambda: self._invoice_tree(invoice.number), if_absent=exc
+            )
+            return self._already_present(invoice.number, tree, found, cause=exc)
+        stored_tree, stored = await self._read_back(what, invoice.number, lambda: self._stored_invoice(invoice.number))
+        if response.confirmed_by_lookup:  # the lookup saw *an* invoice with this number: ours only if it matches
+            self._check_same(invoice.number, tree, stored_tree)
+        return stored
+
+    def _check_same(
+        self, number: str, sent: Mapping[str, Any], stored: Mapping[str, Any], cause: Exception | None = None
+    ) -> None:
+        differences = wire.invoice_differences(sent, stored)
+        if differences:
             raise Conflict(
-                f"invoice {invoice.number!r} exists with different content than was sent",
+                f"invoice {number!r} already exists with different content ({', '.join(differences)})",
                 backend=self.name,
                 status=409,
-            )
-        return wire.decode_invoice(stored)
+            ) from cause
 
     def _already_present(
-        self, number: str, existing: Mapping[str, Any], wanted: tuple[Any, ...], cause: Exception | None = None
+        self, number: str, sent: Mapping[str, Any], existing: Mapping[str, Any], cause: Exception | None = None
     ) -> Invoice:
-        if wire.invoice_fingerprint(existing) != wanted:
-            raise Conflict(
-                f"invoice {number!r} already exists with different content", backend=self.name, status=409
-            ) from cause
+        self._check_same(number, sent, existing, cause)
         self.last_create_was_present = True
         return wire.decode_invoice(existing)
 
@@ -495,16 +572,19 @@ class RunMyAccountsAdapter(HttpAdapter):
         async def landed() -> bool:
             return matching(await self._payments_of(resource, payment.invoice_number)) > before
 
-        response, body = await self._post(
+        _response, body = await self._post(
             resource, payment.invoice_number, "payments", root="payment", tree=tree,
             reference=payment.invoice_number, lookup=landed,
         )  # fmt: skip
-        if response.confirmed_by_lookup or not isinstance(body, Mapping) or not body:
+
+        async def booked() -> Payment | None:
+            if isinstance(body, Mapping) and body:  # the answer names the payment; else find it in the list
+                with contextlib.suppress(ResponseError):
+                    return wire.decode_payment(body, invoice_number=payment.invoice_number, kinds=self._kinds())
             found = [p for p in await self._payments_of(resource, payment.invoice_number) if matching([p])]
-            if not found:
-                raise ResponseError("payment accepted but not found afterwards", backend=self.name)
-            return found[-1]
-        return wire.decode_payment(body, invoice_number=payment.invoice_number, kinds=self._kinds())
+            return found[-1] if found else None
+
+        return await self._read_back(f"payment to {payment.invoice_number!r}", payment.invoice_number, booked)
 
     async def _payments_of(self, resource: str, number: str) -> list[Payment]:
         tree = await self._get(resource, number, "payments")
@@ -514,6 +594,7 @@ class RunMyAccountsAdapter(HttpAdapter):
         self, *, invoice_number: str | None = None, since: _dt.date | None = None, until: _dt.date | None = None
     ) -> AsyncIterator[Payment]:
         if invoice_number is not None:
+            safety.path_segment(invoice_number, "invoice_number", backend=self.name)
             payments = await self._payments_of("invoices", invoice_number)
         else:
             payments = await self.payment_list(processed=inferred.PAYMENT_LIST_ALL)
@@ -539,7 +620,7 @@ class RunMyAccountsAdapter(HttpAdapter):
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             idempotent=True,  # marking twice is the same as once
         )
-        self._check_body(await self.transport.send(request))
+        self._written_body(await self.transport.send(request), "set_as_processed")
 
     # --- bank transactions (ledger lines of a bank account) ----------------------------------------------------
 
@@ -550,6 +631,7 @@ class RunMyAccountsAdapter(HttpAdapter):
         sign is flipped). Run my Accounts has no bank-statement import: submitting is unsupported."""
         if not account:
             raise ValidationError(FieldError("account", "Run my Accounts needs the account number"), backend=self.name)
+        safety.path_segment(account, "account", backend=self.name)
         for line in await self.account_transactions(account, since=since, until=until):
             yield BankTransaction(
                 account=line.accno,
@@ -594,7 +676,10 @@ class RunMyAccountsAdapter(HttpAdapter):
             ) from None
         if response.confirmed_by_lookup:
             return Beleg.already_stored(file_name=document.filename, content=document.content, comment=note)
-        return Beleg.from_tree(self._check_body(response))
+        try:
+            return Beleg.from_tree(self._written_body(response, "receipt upload"))
+        except ResponseError:  # stored (2xx), only the answer is unreadable: known by the key RMA dedupes by
+            return Beleg.stored_unread(file_name=document.filename, content=document.content, comment=note)
 
     async def upload_document(self, document: Document) -> DocumentRef:
         beleg = await self.upload_beleg(document)
@@ -630,12 +715,15 @@ class RunMyAccountsAdapter(HttpAdapter):
                     line.reference == reference and (line.module or "").lower() == inferred.GL_MODULE for line in lines
                 )
 
-        _response, body = await self._post(
+        response, body = await self._post(
             resource, root=inferred.GL_ROOT, tree=inferred.encode_gl(registration),
             reference=registration.reference, lookup=lookup,
         )  # fmt: skip
         ident = wire.text(body.get("id")) if isinstance(body, Mapping) else None
-        raw = {"response": dict(body) if isinstance(body, Mapping) else None, "attachments": attachment_ids}
+        raw: dict[str, Any] = {"response": dict(body) if isinstance(body, Mapping) else None,
+                               "attachments": attachment_ids}  # fmt: skip
+        if body is None and response.body.strip() and not response.confirmed_by_lookup:
+            raw["answer_unreadable"] = True  # booked (2xx), but the id in the answer could not be read
         return RegistrationRef(id=ident, reference=registration.reference, raw=raw)
 
     # --- typed adapter-specific resources ----------------------------------------------------------------------
@@ -662,7 +750,7 @@ class RunMyAccountsAdapter(HttpAdapter):
             "include_openings": wire.format_bool(include_openings) if include_openings is not None else "",
             "include_closings": wire.format_bool(include_closings) if include_closings is not None else "",
         }
-        return account_transactions(await self._get("charts", accno, "transactions", params=params))
+        return account_transactions(await self._get("charts", accno, "transactions", params=params, field="accno"))
 
     async def saldo(
         self,
@@ -691,10 +779,11 @@ class RunMyAccountsAdapter(HttpAdapter):
 
     async def upsert_vendor(self, vendor: Vendor) -> Vendor:
         await self._post("vendors", root="vendor", tree=vendor.to_tree(), idempotent=True)
-        for found in await self.list_vendors(query=vendor.name):
-            if found.number == vendor.number:
-                return found
-        raise ResponseError(f"vendor {vendor.number!r} accepted but not listed", backend=self.name)
+
+        async def listed() -> Vendor | None:
+            return next((v for v in await self.list_vendors(query=vendor.name) if v.number == vendor.number), None)
+
+        return await self._read_back(f"vendor {vendor.number!r}", vendor.number, listed)
 
     async def list_payables(
         self, *, since: _dt.date | None = None, until: _dt.date | None = None, status: str | None = None
@@ -721,12 +810,19 @@ class RunMyAccountsAdapter(HttpAdapter):
 
         if await exists():
             existing = await self.get_payable(payable.number)
-            if existing.amount is not None and _payable_gross(payable) != _payable_gross(existing):
-                raise Conflict(f"payable {payable.number!r} exists with different content", backend=self.name)
+            differences = _payable_differences(payable, existing)
+            if differences:
+                raise Conflict(
+                    f"payable {payable.number!r} exists with different content ({', '.join(differences)})",
+                    backend=self.name,
+                    status=409,
+                )
             return existing
         tree = payable.to_tree(ap_accno=self.settings.payables_account)
         await self._post("payables", root="payable", tree=tree, reference=payable.number, lookup=exists)
-        return await self.get_payable(payable.number)
+        return await self._read_back(
+            f"payable {payable.number!r}", payable.number, lambda: self.get_payable(payable.number)
+        )
 
     async def list_payable_payments(self, number: str) -> list[Payment]:
         return await self._payments_of("payables", number)
@@ -742,8 +838,46 @@ class RunMyAccountsAdapter(HttpAdapter):
         return decode_list(await self._get("projects"), "project", Project)
 
 
-def _payable_gross(payable: Payable) -> Decimal:
-    return sum((line.net_amount for line in payable.lines), Decimal(0)).normalize()
+def _payable_differences(sent: Payable, stored: Payable) -> list[str]:
+    """What the caller sent for a payable that differs in the stored one of the same number (idempotent create);
+    optional texts the caller left empty are not compared."""
+    pairs: dict[str, tuple[Any, Any]] = {
+        "vendor": (sent.vendor.number, stored.vendor.number),
+        "issue_date": (sent.issue_date, stored.issue_date),
+        "due_date": (sent.due_date or sent.issue_date, stored.due_date),
+        "currency": (sent.currency, stored.currency),
+        "prices_include_tax": (sent.prices_include_tax, stored.prices_include_tax),
+    }
+    if sent.title:
+        pairs["title"] = (sent.title, stored.title)
+    if sent.order_number:
+        pairs["order_number"] = (sent.order_number, stored.order_number)
+    differences = [name for name, (mine, theirs) in pairs.items() if mine != theirs]
+    if len(sent.lines) != len(stored.lines):
+        return [*differences, "lines"]
+    for index, (mine, theirs) in enumerate(zip(sent.lines, stored.lines, strict=True)):
+        line_pairs = {
+            "description": (mine.description, theirs.description),
+            "quantity": (mine.quantity, theirs.quantity),
+            "unit_price": (mine.unit_price, theirs.unit_price),
+            "item_number": (mine.item_number, theirs.item_number),
+        }
+        if mine.account:
+            line_pairs["account"] = (mine.account, theirs.account)
+        differences += [f"lines[{index}].{name}" for name, (a, b) in line_pairs.items() if a != b]
+    return differences
+
+
+#: the business key of each model that Run my Accounts puts into a URL path
+_PATH_KEYS: Mapping[type, str] = {Customer: "number", Invoice: "number", Payment: "invoice_number"}
+
+
+def _path_key_errors(item: object) -> list[FieldError]:
+    name = _PATH_KEYS.get(type(item))
+    if name is None:
+        return []
+    problem = safety.segment_problem(getattr(item, name))
+    return [] if problem is None else [FieldError(name, problem)]
 
 
 def _lengths(item: object, limits: Mapping[str, int]) -> list[FieldError]:

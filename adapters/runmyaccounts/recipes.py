@@ -190,7 +190,10 @@ async def offset_with_transfer(ledger: Any, first: str, second: str, date: _dt.d
 
 
 async def book_storno(ledger: Any, number: str, *, account: str, suffix: str = "-STORNO") -> tuple[Invoice, Invoice]:
-    """C2/C3 end to end: create the storno of invoice `number` and book both out over the transfer account."""
+    """C2/C3 end to end: create the storno of invoice `number` and book both out over the transfer account.
+
+    Safe to run again after any failure, including a failed read at the end: the storno create is idempotent by
+    number and content, and the offset books only what is still open."""
     original = await ledger.invoices.get(number)
     storno = await ledger.invoices.create(storno_of(original, suffix=suffix))
     await offset_with_transfer(ledger, original.number, storno.number, original.issue_date, account=account)

@@ -357,6 +357,13 @@ class Beleg:
                    already_uploaded=True, raw=raw)  # fmt: skip
 
     @classmethod
+    def stored_unread(cls, *, file_name: str, content: bytes, comment: str | None) -> Beleg:
+        """A receipt RMA accepted (2xx) with an answer that could not be read: stored, known by its CRC32."""
+        checksum = str(zlib.crc32(content))
+        raw = {"answer_unreadable": True, "checksum": checksum, "file_name": file_name}
+        return cls(id=f"crc32:{checksum}", file_name=file_name, comment=comment, checksum=checksum, raw=raw)
+
+    @classmethod
     def from_tree(cls, tree: Any) -> Beleg:
         if isinstance(tree, Mapping) and len(tree) == 1 and isinstance(next(iter(tree.values())), Mapping):
             tree = next(iter(tree.values()))  # a JSON peer that kept the (undocumented) root

@@ -9,7 +9,11 @@ Emulates the documented routes under ``/api/latest/clients/{mandant}``: 403 for 
 ``204`` on invoice create; German ``{"error": ...}`` bodies (also with 200 where the docs say errors come that
 way); ``/belege`` 409/413/415; seeded chart, parts, customers; fault switches: `faults.fail_next` (statuses
 answered before handling), `faults.fail_after_commit` (statuses answered after a write was performed),
-`faults.drop_after_commit` (writes whose connection is cut after they were committed), `faults.latency`.
+`faults.drop_after_commit` (writes whose connection is cut after they were committed),
+`faults.garble_after_commit` (writes answered 200 with an unreadable body after they were committed),
+`faults.fail_reads_after_commit` (statuses answered to the GETs that follow the next committed write, after
+`faults.reads_before_failing` of them went through),
+`faults.latency`.
 The bodies of ``POST gl`` and ``POST gl/yearend`` are undocumented: the sandbox accepts exactly what the client's
 inferred encoder sends (see `inferred.py`) and checks that debits equal credits.
 """
@@ -61,6 +65,9 @@ class Faults:
     fail_next: list[int] = attrs.field(factory=list)
     fail_after_commit: list[int] = attrs.field(factory=list)
     drop_after_commit: int = 0
+    garble_after_commit: int = 0
+    fail_reads_after_commit: list[int] = attrs.field(factory=list)
+    reads_before_failing: int = 0
     latency: float = 0.0
 
 
@@ -240,6 +247,8 @@ class RmaSandbox:
         self.host = host
         self.port = port
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
+        self._failing_reads: list[int] = []  # armed from `faults.fail_reads_after_commit` by a committed write
+        self._reads_to_pass = 0
         self._runner: web.AppRunner | None = None
         self.app = self._build_app()
 
@@ -334,6 +343,11 @@ class RmaSandbox:
         if self.faults.fail_next:
             status = self.faults.fail_next.pop(0)
             return self._error(request, status, "Interner Fehler, bitte später erneut versuchen.")
+        if request.method == "GET" and self._failing_reads:
+            if self._reads_to_pass > 0:
+                self._reads_to_pass -= 1
+            else:
+                return self._error(request, self._failing_reads.pop(0), "Interner Fehler beim Lesen.")
         try:
             response = await handler(request)
         except _Fail as fail:
@@ -342,6 +356,13 @@ class RmaSandbox:
 
     def _after_commit(self, request: web.Request) -> web.StreamResponse | None:
         """Fault injection once a write has been performed."""
+        if self.faults.fail_reads_after_commit:
+            self._failing_reads.extend(self.faults.fail_reads_after_commit)
+            self._reads_to_pass = self.faults.reads_before_failing
+            self.faults.fail_reads_after_commit.clear()
+        if self.faults.garble_after_commit > 0:
+            self.faults.garble_after_commit -= 1
+            return web.Response(status=200, body=b'{"id": 2', content_type="application/json")
         if self.faults.drop_after_commit > 0:
             self.faults.drop_after_commit -= 1
             if request.transport is not None:

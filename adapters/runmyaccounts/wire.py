@@ -59,7 +59,7 @@ __all__ = [
     "format_date",
     "format_decimal",
     "income_amount",
-    "invoice_fingerprint",
+    "invoice_differences",
     "items",
     "parse_date",
     "parse_decimal",
@@ -223,6 +223,9 @@ def items(tree: Tree, item: str) -> list[Any]:
         return as_list(tree)
     if not isinstance(tree, Mapping):
         raise _bad(f"expected a list of {item}, got {type(tree).__name__}")
+    if item not in tree and any(not str(key).startswith("@") for key in tree):
+        # Not one of the empty forms: another document (a proxy's XHTML page, another resource) must not read as [].
+        raise _bad(f"expected a list of {item}, got an object without {item!r}")
     return as_list(tree.get(item))
 
 
@@ -305,6 +308,9 @@ def decode_body(body: bytes, content_type: str = "") -> Tree:
         return parse_json(body)
     if "xml" in kind:
         return parse_xml(body)
+    if kind and body.strip():
+        # e.g. text/html with 200: a proxy's or maintenance page, never an answer of the API
+        raise _bad(f"response body is {kind}, not JSON or XML")
     stripped = body.lstrip()
     if stripped.startswith(b"<"):
         return parse_xml(body)
@@ -720,45 +726,69 @@ def _norm_amount(value: Any) -> Decimal:
         return Decimal(0)
 
 
-def invoice_fingerprint(tree: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What makes two invoice trees "the same content" (for idempotent create): customer, dates, currency,
-    positions or entries, VAT entries. Numbers compare by value, dates by local date."""
+#: Header texts compared only when the caller gave them (the backend may fill an empty one, e.g. ``dcn``).
+_INVOICE_TEXTS = ("ordnumber", "description", "notes", "intnotes", "dcn")
+_PART_TEXTS = ("partnumber", "description", "unit", "itemnote", "income_accno")
+_PART_AMOUNTS = ("quantity", "sellprice", "discount")
+
+
+def _invoice_customer(tree: Mapping[str, Any]) -> str | None:
     customer = tree.get("customer")
-    customer_number = (
-        text(customer.get("customernumber")) if isinstance(customer, Mapping) and customer else None
-    ) or text(tree.get("customernumber"))
-    parts = tuple(
-        (
-            text(p.get("partnumber")),
-            _norm_amount(p.get("quantity", "1")),
-            _norm_amount(p.get("sellprice")),
-            _norm_amount(p.get("discount")),
+    embedded = text(customer.get("customernumber")) if isinstance(customer, Mapping) and customer else None
+    return embedded or text(tree.get("customernumber"))
+
+
+def _entries(tree: Mapping[str, Any], wrapper: str, item: str, account: str) -> list[tuple[str, Decimal, str]]:
+    """Income or tax entries as (account, amount, description), sorted: their order carries no meaning."""
+    return sorted(
+        (text(e.get(account)) or "", _norm_amount(e.get("amount")), text(e.get("description")) or "")
+        for e in nested(tree, wrapper, item)
+    )
+
+
+def _entries_differ(sent: list[tuple[str, Decimal, str]], stored: list[tuple[str, Decimal, str]]) -> bool:
+    if len(sent) != len(stored):
+        return True
+    return any(a[:2] != b[:2] or (a[2] and a[2] != b[2]) for a, b in zip(sent, stored, strict=True))
+
+
+def _part_differences(index: int, sent: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:
+    names = [k for k in _PART_TEXTS if text(sent.get(k)) and text(sent.get(k)) != text(stored.get(k))]
+    names += [k for k in _PART_AMOUNTS if _norm_amount(sent.get(k, "1" if k == "quantity" else None))
+              != _norm_amount(stored.get(k, "1" if k == "quantity" else None))]  # fmt: skip
+    return [f"parts[{index}].{name}" for name in names]
+
+
+def invoice_differences(sent: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:
+    """The fields of the invoice tree a caller `sent` that differ in the `stored` one (idempotent create: the
+    same number with any difference is another invoice). Everything the caller sent that Run my Accounts stores
+    is compared — customer, dates, currency, VAT mode, title, notes, order number, payment reference, and every
+    position or income/tax entry with its description, quantity, price, discount, unit, note and account — except
+    texts the caller left empty (the backend may fill them). Numbers compare by value, dates by local date;
+    `extra` fields are not compared (the backend does not echo them all)."""
+    differences = [
+        name
+        for name, read in (
+            ("customernumber", _invoice_customer),
+            ("transdate", lambda t: parse_date(t.get("transdate"))),
+            ("duedate", lambda t: parse_date(t.get("duedate"))),
+            ("currency", lambda t: text(t.get("currency")) or "CHF"),
+            ("taxincluded", lambda t: parse_bool(t.get("taxincluded"))),
         )
-        for p in nested(tree, "parts", "part")
-    )
-    income = tuple(
-        sorted(
-            (text(e.get("income_accno")) or "", _norm_amount(e.get("amount")))
-            for e in nested(tree, "incomeentries", "incomeentry")
-        )
-    )
-    taxes = tuple(
-        sorted(
-            (text(e.get("tax_accno")) or "", _norm_amount(e.get("amount")))
-            for e in nested(tree, "taxentries", "taxentry")
-        )
-    )
-    return (
-        text(tree.get("invnumber")),
-        customer_number,
-        parse_date(tree.get("transdate")),
-        parse_date(tree.get("duedate")),
-        text(tree.get("currency")) or "CHF",
-        parse_bool(tree.get("taxincluded")),
-        parts,
-        income,
-        taxes,
-    )
+        if read(sent) != read(stored)
+    ]
+    differences += [k for k in _INVOICE_TEXTS if text(sent.get(k)) and text(sent.get(k)) != text(stored.get(k))]
+    sent_parts, stored_parts = nested(sent, "parts", "part"), nested(stored, "parts", "part")
+    if len(sent_parts) != len(stored_parts):
+        differences.append("parts")
+    else:
+        for index, (mine, theirs) in enumerate(zip(sent_parts, stored_parts, strict=True)):
+            differences += _part_differences(index, mine, theirs)
+    for wrapper, item, account in (("incomeentries", "incomeentry", "income_accno"),
+                                   ("taxentries", "taxentry", "tax_accno")):  # fmt: skip
+        if _entries_differ(_entries(sent, wrapper, item, account), _entries(stored, wrapper, item, account)):
+            differences.append(wrapper)
+    return differences
 
 
 # --- payments --------------------------------------------------------------------------------------------------

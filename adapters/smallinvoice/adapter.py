@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 
-from accounting_bridge import jsoncodec
+from accounting_bridge import jsoncodec, safety
 from accounting_bridge.errors import (
+    AccountingError,
     AuthenticationError,
     ConfigurationError,
     Conflict,
@@ -24,19 +26,20 @@ from accounting_bridge.errors import (
     NotFound,
     ResponseError,
     ValidationError,
+    WriteOutcomeUnknown,
 )
 from accounting_bridge.filters import in_window, invoice_matches
 from accounting_bridge.http_adapter import HttpAdapter
 from accounting_bridge.ledger import Capability
-from accounting_bridge.models import Customer, Invoice, InvoiceStatus, Payment
+from accounting_bridge.models import Customer, Invoice, InvoiceLine, InvoiceStatus, Payment
 from accounting_bridge.settings import CommonSettings, secret_field
-from accounting_bridge.transport.auth import OAuth2Client, Token, TokenAuth, fingerprint
+from accounting_bridge.transport.auth import OAuth2Client, Token, TokenAuth, credential_binding, fingerprint
 from accounting_bridge.transport.http import Request, Response, Transport
 
 from . import constants as c
 from . import wire
 
-__all__ = ["CAPABILITIES", "SmallInvoiceAdapter", "SmallInvoiceSettings"]
+__all__ = ["CAPABILITIES", "SmallInvoiceAdapter", "SmallInvoiceSettings", "token_binding"]
 
 CAPABILITIES: frozenset[Capability] = frozenset(
     {
@@ -143,6 +146,12 @@ class SmallInvoiceSettings(CommonSettings):
         return key
 
 
+def token_binding(client_id: str, client_secret: str, base_url: str = c.PRODUCTION_URL) -> str:
+    """The `Token.binding` of tokens this client obtains at `base_url`: a token saved to a shared `TokenStore` by
+    code outside this SDK must carry it, or its access token is not used (its refresh token still is)."""
+    return credential_binding("smallinvoice", client_id, client_secret, urlsplit(base_url).netloc.lower())
+
+
 class SmallInvoiceAdapter(HttpAdapter):
     name: ClassVar[str] = "smallinvoice"
     settings_class: ClassVar[type[Any]] = SmallInvoiceSettings
@@ -159,6 +168,12 @@ class SmallInvoiceAdapter(HttpAdapter):
         )
         self._initial_refresh_used = False
         self._refused: set[str] = set()  # fingerprints of refresh tokens the server refused to this adapter
+        self._client_refusal: AuthenticationError | None = None  # the client (id + secret) refused by a refresh
+        config = settings.transport_config(
+            self.name, c.PRODUCTION_URL, default_headers={"Accept-Language": settings.language}
+        )
+        # tokens are only used by ledgers holding the secret they were obtained with (for the same host)
+        binding = token_binding(settings.client_id, settings.client_secret, config.base_url)
         if settings.effective_grant == "refresh_token":
             self.auth = TokenAuth(
                 store_key=settings.effective_token_key,
@@ -166,6 +181,8 @@ class SmallInvoiceAdapter(HttpAdapter):
                 refresh=self._refresh,
                 store=settings.token_store,
                 refresh_margin=_dt.timedelta(minutes=5),
+                binding=binding,
+                refresh_proves_secret=True,  # the refresh grant sends client_id + client_secret
             )
         else:
             self.auth = TokenAuth(
@@ -173,10 +190,8 @@ class SmallInvoiceAdapter(HttpAdapter):
                 obtain=self.oauth.client_credentials,
                 store=settings.token_store,
                 refresh_margin=_dt.timedelta(minutes=5),
+                binding=binding,
             )
-        config = settings.transport_config(
-            self.name, c.PRODUCTION_URL, default_headers={"Accept-Language": settings.language}
-        )
         secrets = tuple(s for s in (settings.client_secret, settings.refresh_token) if s)
         self.transport = Transport(
             config, auth=self.auth, session=settings.session, error_info=wire.error_info, secrets=secrets
@@ -188,11 +203,16 @@ class SmallInvoiceAdapter(HttpAdapter):
         return f"<SmallInvoiceAdapter client_id={self.settings.client_id!r}>"
 
     async def _refresh(self, transport: Transport, token: Token) -> Token:
-        """The refresh-token grant; a refused refresh token is remembered (by fingerprint) as spent."""
+        """The refresh-token grant; a refused refresh token is remembered (by fingerprint) as spent. When the client
+        itself was refused (a wrong secret), the refresh token is not spent and that refusal is what the caller
+        hears (`_obtain_from_refresh_setting`)."""
         try:
             return await self.oauth.refresh_token(transport, token)
-        except AuthenticationError:
-            if token.refresh_token:
+        except AuthenticationError as exc:
+            detail = exc.detail if isinstance(exc.detail, Mapping) else {}
+            if detail.get("error") == "invalid_client":
+                self._client_refusal = exc
+            elif token.refresh_token:
                 self._refused.add(fingerprint(token.refresh_token))
             raise
 
@@ -203,12 +223,16 @@ class SmallInvoiceAdapter(HttpAdapter):
         refused) and saved a newer token there; that one is used as it is while its access token is valid, else
         refreshed. Only then the configured `refresh_token`, at most once (refresh tokens are single use).
         """
+        refusal, self._client_refusal = self._client_refusal, None
+        if refusal is not None:
+            raise refusal  # a wrong client secret: no refresh token can help
         store = self.settings.token_store
         stored = await store.load(self.auth.store_key) if store is not None else None
         if stored is not None and stored.refresh_token and fingerprint(stored.refresh_token) not in self._refused:
-            if stored.access_token and not stored.expires_within(self.auth.refresh_margin, self.auth.clock()):
+            if self.auth.usable(stored):  # ours (same secret), valid
                 return stored
-            return await self._refresh(transport, stored)
+            # expired, or obtained with another secret: only its refresh token, presented with our secret
+            return await self._refresh(transport, Token(access_token="", refresh_token=stored.refresh_token))
         if self.settings.refresh_token and not self._initial_refresh_used:
             self._initial_refresh_used = True
             initial = Token(access_token="", refresh_token=self.settings.refresh_token)
@@ -259,6 +283,43 @@ class SmallInvoiceAdapter(HttpAdapter):
                 exc.message, backend=self.name, status=response.status, request_id=response.request_id
             ) from None
 
+    async def _written(
+        self,
+        response: Response,
+        *,
+        what: str,
+        reference: str | None,
+        decode: Callable[[Any], T],
+        read_back: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> T:
+        """The result of a write smallinvoice accepted (2xx) or a lookup confirmed: decoded from the answer, else
+        read back. A write that landed is never reported as a failure: an unreadable answer without a read-back,
+        and a read-back that fails or finds nothing, are `WriteOutcomeUnknown` naming `reference`."""
+        problem = "its answer was lost"
+        if not response.confirmed_by_lookup:
+            try:
+                with self._decoding(response):
+                    return decode(response.json())
+            except ResponseError as exc:
+                problem = f"its answer (HTTP {response.status}) could not be read ({exc.message})"
+        if read_back is not None:
+            try:
+                found = await read_back()
+            except AccountingError as exc:
+                raise self._unknown_after_write(what, reference, f"{problem}; reading it back failed: {exc}") from exc
+            if found is not None:
+                return found
+            problem += "; reading it back did not find it"
+        raise self._unknown_after_write(what, reference, problem)
+
+    def _unknown_after_write(self, what: str, reference: str | None, problem: str) -> WriteOutcomeUnknown:
+        return WriteOutcomeUnknown(
+            f"{what}: the write was accepted or confirmed by a lookup, so it most likely landed, but {problem}; "
+            "look it up by its reference before sending it again",
+            backend=self.name,
+            reference=reference,
+        )
+
     async def _pages(self, path: str, params: Mapping[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every item of a list, page by page over `limit`/`offset` while `pagination.next` exists."""
         limit = self.settings.page_size
@@ -272,6 +333,10 @@ class SmallInvoiceAdapter(HttpAdapter):
                 return
             offset += limit
 
+    def _id(self, item: Mapping[str, Any], what: str) -> str:
+        """The server's id of `item` for a path: a whole number, else `ResponseError` (never a path it chose)."""
+        return safety.server_id(item.get("id"), f"{what} id", backend=self.name)
+
     @staticmethod
     def _filter(condition: Mapping[str, Any]) -> str:
         return jsoncodec.dumps(dict(condition))
@@ -284,6 +349,7 @@ class SmallInvoiceAdapter(HttpAdapter):
         empty answer means absent. An answer holding other numbers shows the filter was ignored or misapplied on
         this path; this look-up and every later one on the path then scan the unfiltered list (`_scan_numbered`).
         """
+        safety.business_key(number, "number", backend=self.name)
         if path not in self._filter_unreliable and not number.startswith(c.FILTER_COMPARATOR_PREFIXES):
             query = {"filter": self._filter({"number": number}), "limit": str(self.settings.page_size), **params}
             items, _ = await self._get(path, query, wire.items_of)
@@ -347,12 +413,18 @@ class SmallInvoiceAdapter(HttpAdapter):
         return wire.decode_contact(await self._upsert_contact(customer))
 
     async def _upsert_contact(self, customer: Customer) -> dict[str, Any]:
+        what = f"customer {customer.number!r}"
+
+        async def read_back() -> dict[str, Any] | None:
+            return await self._find_contact(customer.number)
+
         existing = await self._find_contact(customer.number)
         if existing is not None:
             body = wire.encode_contact(customer, create=False)
-            response = await self.transport.send(Request("PUT", f"contacts/{existing['id']}", json=body))
-            with self._decoding(response):
-                return wire.item_of(response.json())
+            response = await self.transport.send(Request("PUT", f"contacts/{self._id(existing, 'contact')}", json=body))
+            return await self._written(
+                response, what=what, reference=customer.number, decode=wire.item_of, read_back=read_back
+            )
         issues = wire.contact_create_issues(customer, self.settings.person_gender)
         if issues:
             raise ValidationError(issues, backend=self.name, model="Customer")
@@ -364,13 +436,8 @@ class SmallInvoiceAdapter(HttpAdapter):
         response = await self.transport.send(
             Request("POST", "contacts", json=body, reference=customer.number), lookup=landed
         )
-        if response.confirmed_by_lookup:
-            found = await self._find_contact(customer.number)
-            if found is None:  # pragma: no cover - the lookup just saw it
-                raise NotFound(f"customer {customer.number!r} vanished", backend=self.name)
-            return found
-        with self._decoding(response):
-            return wire.item_of(response.json())
+        return await self._written(response, what=what, reference=customer.number, decode=wire.item_of,
+                                   read_back=read_back)  # fmt: skip
 
     # --- invoices ----------------------------------------------------------------------------------------------
 
@@ -396,6 +463,7 @@ class SmallInvoiceAdapter(HttpAdapter):
             params["filter"] = self._filter(wire.status_filter(status))
         contact_id: Any = None
         if customer_number is not None:
+            safety.business_key(customer_number, "customer_number", backend=self.name)
             contact = await self._find_contact(customer_number)
             if contact is None:
                 return
@@ -425,17 +493,20 @@ class SmallInvoiceAdapter(HttpAdapter):
             contact = found
         customer_number = str(contact.get("number") or invoice.customer_key)
         existing = await self._find_invoice(invoice.number)
+        unit_ids = await self._unit_ids(invoice)
         if existing is not None:
             decoded = wire.decode_invoice(existing, customer_number=customer_number)
-            if _same_invoice(decoded, invoice, customer_number):
+            differences = _invoice_differences(decoded, invoice, unit_ids)
+            if str(existing.get("contact_id")) != str(contact.get("id")):
+                differences.insert(0, "customer")
+            if not differences:
                 return decoded  # a resend of the same invoice is not a second invoice
             raise Conflict(
-                f"invoice {invoice.number!r} already exists with different content",
+                f"invoice {invoice.number!r} already exists with different content ({', '.join(differences)})",
                 backend=self.name,
                 status=409,
                 detail={"id": existing.get("id")},
             )
-        unit_ids = await self._unit_ids(invoice)
         grace = contact.get("payment_grace")
         days = grace if isinstance(grace, int) and not isinstance(grace, bool) else self.settings.payment_days
         due = invoice.due_date or invoice.issue_date + _dt.timedelta(days=days)
@@ -452,13 +523,20 @@ class SmallInvoiceAdapter(HttpAdapter):
         async def landed() -> bool:
             return await self._find_invoice(invoice.number) is not None
 
+        async def read_back() -> Invoice | None:
+            item = await self._find_invoice(invoice.number)
+            return None if item is None else wire.decode_invoice(item, customer_number=customer_number)
+
         response = await self.transport.send(
             Request("POST", "receivables/invoices", json=body, reference=invoice.number), lookup=landed
         )
-        if response.confirmed_by_lookup:
-            return await self.get_invoice(invoice.number)
-        with self._decoding(response):
-            return wire.decode_invoice(wire.item_of(response.json()), customer_number=customer_number)
+        return await self._written(
+            response,
+            what=f"invoice {invoice.number!r}",
+            reference=invoice.number,
+            decode=lambda data: wire.decode_invoice(wire.item_of(data), customer_number=customer_number),
+            read_back=read_back,
+        )
 
     async def _unit_ids(self, invoice: Invoice) -> list[int]:
         ids: list[int] = []
@@ -489,7 +567,7 @@ class SmallInvoiceAdapter(HttpAdapter):
 
     async def invoice_pdf(self, number: str) -> bytes:
         item = await self._invoice_item(number)
-        response = await self.transport.send(Request("GET", f"receivables/invoices/{item['id']}/pdf"))
+        response = await self.transport.send(Request("GET", f"receivables/invoices/{self._id(item, 'invoice')}/pdf"))
         if response.content_type != "application/pdf" and not response.body.startswith(b"%PDF"):
             raise ResponseError(
                 f"expected a PDF, got {response.content_type or 'no content type'}",
@@ -522,9 +600,8 @@ class SmallInvoiceAdapter(HttpAdapter):
         if receipt is not None:
             payload["receipt"] = receipt
         item = await self._invoice_item(number)
-        await self.transport.send(
-            Request("PATCH", f"receivables/invoices/{item['id']}/send-by-email", json=payload, reference=number)
-        )
+        path = f"receivables/invoices/{self._id(item, 'invoice')}/send-by-email"
+        await self.transport.send(Request("PATCH", path, json=payload, reference=number))
 
     async def change_invoice_status(
         self, number: str, status: InvoiceStatus | str, *, at: _dt.datetime | None = None
@@ -540,14 +617,23 @@ class SmallInvoiceAdapter(HttpAdapter):
         response = await self.transport.send(
             Request(
                 "PATCH",
-                f"receivables/invoices/{item['id']}/change-status",
+                f"receivables/invoices/{self._id(item, 'invoice')}/change-status",
                 params={"with": "contact"},
                 json=payload,
                 idempotent=True,  # setting a status twice has the same effect as once
             )
         )
-        with self._decoding(response):
-            return wire.decode_invoice(wire.item_of(response.json()))
+
+        async def read_back() -> Invoice:
+            return wire.decode_invoice(await self._invoice_item(number))
+
+        return await self._written(
+            response,
+            what=f"status of invoice {number!r}",
+            reference=number,
+            decode=lambda data: wire.decode_invoice(wire.item_of(data)),
+            read_back=read_back,
+        )
 
     # --- payments ----------------------------------------------------------------------------------------------
 
@@ -559,13 +645,14 @@ class SmallInvoiceAdapter(HttpAdapter):
         until: _dt.date | None = None,
     ) -> AsyncIterator[Payment]:
         if invoice_number is not None:
+            safety.business_key(invoice_number, "invoice_number", backend=self.name)
             invoices = [await self._invoice_item(invoice_number)]
             sources: Any = _aiter(invoices)
         else:
             sources = self._pages("receivables/invoices")  # payments exist only per invoice
         async for invoice in sources:
             number = str(invoice.get("number") or invoice.get("id"))
-            async for item in self._pages(f"receivables/invoices/{invoice['id']}/payments"):
+            async for item in self._pages(f"receivables/invoices/{self._id(invoice, 'invoice')}/payments"):
                 payment = wire.decode_payment(item, invoice_number=number, currency=invoice.get("currency"))
                 if in_window(payment.date, since, until):
                     yield payment
@@ -581,15 +668,19 @@ class SmallInvoiceAdapter(HttpAdapter):
         response = await self.transport.send(
             Request(
                 "POST",
-                f"receivables/invoices/{invoice['id']}/payments",
+                f"receivables/invoices/{self._id(invoice, 'invoice')}/payments",
                 json=wire.encode_payment(payment),
                 reference=payment.invoice_number,
             )
         )
-        with self._decoding(response):
-            return wire.decode_payment(
-                wire.item_of(response.json()), invoice_number=payment.invoice_number, currency=invoice.get("currency")
-            )
+        return await self._written(  # no read-back: a payment has no key of its own to find it by
+            response,
+            what=f"payment to invoice {payment.invoice_number!r}",
+            reference=payment.invoice_number,
+            decode=lambda data: wire.decode_payment(
+                wire.item_of(data), invoice_number=payment.invoice_number, currency=invoice.get("currency")
+            ),
+        )
 
     # --- configuration (typed extras for what the neutral API lacks) -------------------------------------------
 
@@ -629,17 +720,39 @@ async def _aiter(items: Iterable[dict[str, Any]]) -> AsyncIterator[dict[str, Any
         yield item
 
 
-def _same_invoice(stored: Invoice, new: Invoice, customer_number: str) -> bool:
-    def lines(invoice: Invoice) -> list[tuple[Any, ...]]:
-        return [
-            (line.description, line.quantity, line.unit_price, line.tax_rate or 0, line.discount_percent or 0)
-            for line in invoice.lines
-        ]
+#: Invoice fields compared only when the caller gave them (otherwise smallinvoice or the contact supplies them).
+_OPTIONAL_INVOICE_FIELDS = ("due_date", "currency", "title", "notes", "internal_notes")
 
-    return (
-        stored.customer_number == customer_number
-        and stored.issue_date == new.issue_date
-        and (new.due_date is None or stored.due_date == new.due_date)
-        and (new.currency is None or stored.currency == new.currency)
-        and lines(stored) == lines(new)
-    )
+
+def _invoice_differences(stored: Invoice, new: Invoice, unit_ids: Sequence[int]) -> list[str]:
+    """The fields of `new` (as sent) that differ in the `stored` invoice of the same number — idempotent create:
+    any difference is another invoice. Everything sent that smallinvoice stores is compared (the customer is
+    compared by contact id by the caller); optional fields the caller left out are not."""
+    differences = [name for name in ("issue_date", "prices_include_tax") if getattr(new, name) != getattr(stored, name)]
+    differences += [
+        name
+        for name in _OPTIONAL_INVOICE_FIELDS
+        if getattr(new, name) is not None and getattr(new, name) != getattr(stored, name)
+    ]
+    if len(new.lines) != len(stored.lines):
+        return [*differences, "lines"]
+    for index, (mine, theirs, unit_id) in enumerate(zip(new.lines, stored.lines, unit_ids, strict=True)):
+        differences += [f"lines[{index}].{name}" for name in _line_differences(mine, theirs, unit_id)]
+    return differences
+
+
+def _line_differences(mine: InvoiceLine, theirs: InvoiceLine, unit_id: int) -> list[str]:
+    pairs: dict[str, tuple[Any, Any]] = {
+        "description": (mine.description, theirs.description),
+        "quantity": (mine.quantity, theirs.quantity),
+        "unit_price": (mine.unit_price, theirs.unit_price),
+        "tax_rate": (mine.tax_rate or 0, theirs.tax_rate or 0),
+        "discount_percent": (mine.discount_percent or 0, theirs.discount_percent or 0),
+    }
+    if mine.note is not None:
+        pairs["note"] = (mine.note, theirs.note)
+    if mine.item_number is not None:
+        pairs["item_number"] = (mine.item_number, theirs.item_number)
+    if mine.unit is not None:
+        pairs["unit"] = (str(unit_id), theirs.unit)
+    return [name for name, (a, b) in pairs.items() if a != b]

@@ -98,6 +98,8 @@ class Fault:
     method: str | None = None  # only requests with this method
     drop: bool = False
     after_commit: bool = False  # drop only after the request was performed (the write landed, the answer is lost)
+    garbled: bool = False  # perform the request, then answer `status` with a body that is not JSON
+    skip: int = 0  # let this many matching requests through untouched before the fault applies
 
 
 @attrs.define
@@ -289,9 +291,18 @@ class SmallInvoiceSandbox:
         return time.time() + self.clock_offset
 
     def fail_next(
-        self, status: int = 500, *, count: int = 1, body: Any = None, path: str | None = None, method: str | None = None
+        self,
+        status: int = 500,
+        *,
+        count: int = 1,
+        body: Any = None,
+        path: str | None = None,
+        method: str | None = None,
+        skip: int = 0,
     ) -> None:
-        for _ in range(count):
+        """The next `count` matching requests get `status`, after `skip` matching ones went through."""
+        self.faults.append(Fault(status=status, body=body, path=path, method=method, skip=skip))
+        for _ in range(count - 1):
             self.faults.append(Fault(status=status, body=body, path=path, method=method))
 
     def rate_limit_next(self, *, reset: int = 1, count: int = 1) -> None:
@@ -304,6 +315,10 @@ class SmallInvoiceSandbox:
                     headers={"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": str(reset)},
                 )
             )
+
+    def garble_next(self, *, status: int = 201, path: str | None = None, method: str | None = None) -> None:
+        """Perform the next matching request, then answer `status` with a truncated, unreadable body."""
+        self.faults.append(Fault(status=status, path=path, method=method, garbled=True))
 
     def drop_next(self, *, path: str | None = None, method: str | None = None, after_commit: bool = False) -> None:
         """Close the connection without an answer: before the request is performed, or after (`after_commit`)."""
@@ -352,6 +367,9 @@ class SmallInvoiceSandbox:
         rate = self._rate_headers(now)
         fault = self._take_fault(request.method, request.path)
         if fault is not None:
+            if fault.garbled:
+                await self._handle_authorized(request, handler)
+                return web.Response(status=fault.status, body=b'{"item": {"id": 1', content_type="application/json")
             if fault.drop and fault.after_commit:
                 await self._handle_authorized(request, handler)
                 transport = request.transport
@@ -396,6 +414,9 @@ class SmallInvoiceSandbox:
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for index, fault in enumerate(self.faults):
             if (fault.path is None or fault.path in path) and (fault.method is None or fault.method == method):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 return self.faults.pop(index)
         return None
 

@@ -248,3 +248,42 @@ class FlakyStore(MemoryTokenStore):
         if self.fail:
             raise OSError("database unavailable")
         await super().save(key, token)
+
+
+async def test_a_token_that_looks_expired_on_arrival_is_kept_until_a_401(local_server) -> None:
+    """The token server's clock is hours behind ours: each token's expiry is already past when it arrives."""
+    clock = Clock()
+    grants: list[int] = []
+
+    async def obtain(_transport: Transport) -> Token:
+        grants.append(1)
+        return Token(access_token=f"token-{len(grants)}", expires_at=clock() - dt.timedelta(hours=3))
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    base = await local_server(app)
+    auth = TokenAuth(store_key="skew", obtain=obtain, clock=clock)
+    transport = Transport(TransportConfig(backend="skewed", base_url=base), auth=auth)
+    for _ in range(10):
+        await transport.send(Request("GET", "/x"))
+    await transport.aclose()
+    assert len(grants) == 1  # not one renewal per request
+    assert (await auth.token(transport)).expires_at is None  # an expiry past at issue is not believed
+
+
+async def test_a_token_within_the_refresh_margin_at_issue_is_not_renewed_before_every_request() -> None:
+    clock = Clock()
+    grants: list[int] = []
+
+    async def obtain(_transport: Transport) -> Token:
+        grants.append(1)
+        return Token(access_token=f"short-{len(grants)}", expires_at=clock() + dt.timedelta(seconds=30))
+
+    auth = TokenAuth(store_key="short", obtain=obtain, clock=clock, refresh_margin=dt.timedelta(seconds=60))
+    transport = Transport(TransportConfig(backend="short", base_url="http://127.0.0.1:9"), auth=auth)
+    for _ in range(5):
+        await auth.apply(transport, {}, {})
+    assert len(grants) == 1

@@ -109,3 +109,110 @@ def test_line_net_amount_applies_discount_exactly() -> None:
     assert line(quantity=Decimal("3"), unit_price=Decimal("33.33"), discount_percent=Decimal("10")).net_amount == Decimal(
         "89.9910"
     )
+
+
+# --- text that can be sent: lone surrogates, control characters (issue #8.6) ------------------------------------
+
+_MINIMAL: dict[type, dict[str, object]] = {
+    ab.Address: {},
+    ab.Customer: {"number": "K-1", "name": "Muster AG"},
+    ab.InvoiceLine: {"description": "Consulting", "unit_price": Decimal("1")},
+    ab.TaxLine: {"account": "2200", "amount": Decimal("1")},
+    ab.Invoice: {"number": "R-1", "customer_number": "K-1", "issue_date": dt.date(2026, 1, 1), "lines": [line()]},
+    ab.Payment: {"invoice_number": "R-1", "date": dt.date(2026, 1, 1), "amount": Decimal("1")},
+    ab.BankTransaction: {"account": "1020", "date": dt.date(2026, 1, 1), "amount": Decimal("1")},
+    ab.Document: {"filename": "a.pdf", "content": b"%PDF", "content_type": "application/pdf"},
+    ab.PostingLine: {"account": "1020", "amount": Decimal("1")},
+    ab.Registration: {
+        "date": dt.date(2026, 1, 1),
+        "description": "Payroll",
+        "lines": [
+            ab.PostingLine(account="5000", amount=Decimal(1)),
+            ab.PostingLine(account="1090", amount=Decimal(-1)),
+        ],
+    },
+}
+
+#: business keys: no control character at all (free text allows tab, LF and CR)
+_KEYS = {
+    (ab.Address, "postcode"), (ab.Address, "country"),
+    (ab.Customer, "number"), (ab.Customer, "email"), (ab.Customer, "phone"), (ab.Customer, "currency"),
+    (ab.Customer, "language"), (ab.Customer, "vat_number"), (ab.Customer, "iban"), (ab.Customer, "bic"),
+    (ab.InvoiceLine, "item_number"), (ab.InvoiceLine, "account"), (ab.InvoiceLine, "tax_code"),
+    (ab.InvoiceLine, "unit"), (ab.TaxLine, "account"),
+    (ab.Invoice, "number"), (ab.Invoice, "customer_number"), (ab.Invoice, "currency"), (ab.Invoice, "order_number"),
+    (ab.Invoice, "payment_reference"),
+    (ab.Payment, "invoice_number"), (ab.Payment, "account"), (ab.Payment, "currency"), (ab.Payment, "reference"),
+    (ab.BankTransaction, "account"), (ab.BankTransaction, "currency"), (ab.BankTransaction, "reference"),
+    (ab.Document, "filename"), (ab.Document, "content_type"),
+    (ab.PostingLine, "account"), (ab.PostingLine, "vat_code"),
+    (ab.Registration, "reference"), (ab.Registration, "currency"),
+}  # fmt: skip
+
+
+def _text_fields() -> list[tuple[type, str]]:
+    """Every caller-settable text field of every input model (ids are set by the backend)."""
+    return [
+        (cls, field.name)
+        for cls in _MINIMAL
+        for field in attrs.fields(attrs.resolve_types(cls))
+        if field.type in (str, str | None) and field.name != "id"
+    ]
+
+
+def _build(cls: type, name: str, value: str) -> object:
+    values = dict(_MINIMAL[cls])
+    values[name] = value
+    if cls is ab.Customer and name == "email":
+        values[name] = "a@b" + value
+    return cls(**values)
+
+
+def test_every_text_field_is_classified() -> None:
+    assert len(_text_fields()) > 40
+    assert set(_text_fields()) >= _KEYS
+
+
+@pytest.mark.parametrize(("cls", "name"), _text_fields(), ids=lambda v: getattr(v, "__name__", v))
+def test_a_lone_surrogate_is_refused_in_every_text_field(cls: type, name: str) -> None:
+    with pytest.raises(ab.ValidationError) as info:
+        _build(cls, name, "x\ud800")
+    assert set(info.value.fields) == {name}
+    assert "surrogate" in str(info.value)
+
+
+@pytest.mark.parametrize(("cls", "name"), _text_fields(), ids=lambda v: getattr(v, "__name__", v))
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x0b", "\x1b", "\x7f", "\x85"], ids=repr)
+def test_nul_and_control_characters_are_refused_in_every_text_field(cls: type, name: str, char: str) -> None:
+    with pytest.raises(ab.ValidationError) as info:
+        _build(cls, name, f"a{char}b")
+    assert set(info.value.fields) == {name}
+    assert f"U+{ord(char):04X}" in str(info.value)
+
+
+@pytest.mark.parametrize(("cls", "name"), _text_fields(), ids=lambda v: getattr(v, "__name__", v))
+def test_tab_and_line_breaks_are_free_text_but_never_part_of_a_key(cls: type, name: str) -> None:
+    text = "line one\r\nline two\tend"
+    if (cls, name) in _KEYS:
+        with pytest.raises(ab.ValidationError) as info:
+            _build(cls, name, text)
+        assert set(info.value.fields) == {name}
+    else:
+        assert getattr(_build(cls, name, text), name) == text
+
+
+def test_other_unicode_is_text() -> None:
+    customer = ab.Customer(number="K-Ø1", name="Bäckerei Müller 🥐 — Zürich", contact_name="Łukasz\u2028Nowak")
+    assert customer.name == "Bäckerei Müller 🥐 — Zürich"
+
+
+def test_a_bad_character_in_a_nested_model_names_its_path() -> None:
+    data = {
+        "number": "R-1",
+        "customer_number": "K-1",
+        "issue_date": "2026-01-01",
+        "lines": [{"description": "ok", "unit_price": "1"}, {"description": "x\ud800", "unit_price": "1"}],
+    }
+    with pytest.raises(ab.ValidationError) as info:
+        ab.from_dict(ab.Invoice, data)
+    assert info.value.fields == ("lines[1].description",)

@@ -117,3 +117,58 @@ async def test_a_long_error_body_is_cut_only_after_redaction(mock_http, fake_sle
         await transport.send(Request("GET", "/items"))
     await transport.aclose()
     assert API_KEY[:8] not in str(info.value) and "***" in str(info.value)
+
+
+async def test_renewals_do_not_grow_the_redactor() -> None:
+    """A long-running ledger renews its token a thousand times: the redactor keeps the configured secrets plus the
+    current and previous token, no more (bounded memory, and a pattern of constant size to match)."""
+    from accounting_bridge.transport import Token
+
+    issued: list[Token] = []
+
+    async def obtain(_transport: Transport) -> Token:
+        n = len(issued)
+        issued.append(Token(access_token=f"access-token-number-{n:04d}", refresh_token=f"refresh-token-{n:04d}"))
+        return issued[-1]
+
+    auth = TokenAuth(store_key="long-running", obtain=obtain)
+    transport = Transport(TransportConfig(backend="redact-growth", base_url="http://x.test"), auth=auth,
+                          secrets=(CLIENT_SECRET,))  # fmt: skip
+    sizes = []
+    for _ in range(1000):
+        await auth.apply(transport, {}, {})
+        await auth.renew_after_401(transport, await auth.token(transport))
+        sizes.append(len(transport.redactor))
+    await auth.apply(transport, {}, {})
+    assert len(issued) == 1001
+    assert max(sizes) <= 5  # the client secret, and access + refresh token of the current and previous token
+    redactor = transport.redactor
+    first, previous, current = issued[0], issued[-2], issued[-1]
+    assert redactor.text(first.access_token) == first.access_token  # superseded long ago: dropped
+    assert redactor.text(f"{previous.access_token} {current.access_token}") == "*** ***"
+    assert redactor.text(f"{current.refresh_token} {CLIENT_SECRET}") == "*** ***"
+
+
+def test_the_pattern_is_rebuilt_only_when_needed_and_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    redactor = Redactor([CLIENT_SECRET])
+    redactor.rotate("slot", ACCESS, REFRESH)
+    assert redactor.text(ACCESS) == "***"
+    compiled: list[str] = []
+    original = re.compile
+
+    def counting(pattern: str, flags: int = 0) -> re.Pattern[str]:
+        compiled.append(pattern)
+        return original(pattern, flags)
+
+    monkeypatch.setattr(re, "compile", counting)
+    for _ in range(100):
+        redactor.rotate("slot", ACCESS, REFRESH)  # what every request does
+        assert redactor.text(f"{ACCESS} {CLIENT_SECRET}") == "*** ***"
+    assert compiled == []
+    for n in range(100):  # renewals with nothing to redact in between
+        redactor.rotate("slot", f"a-new-access-token-{n}", f"a-new-refresh-token-{n}")
+    assert compiled == []
+    assert redactor.text("a-new-access-token-99 a-new-access-token-98 a-new-access-token-97") == (
+        "*** *** a-new-access-token-97"
+    )
+    assert len(compiled) == 1

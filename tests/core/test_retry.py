@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
-from collections.abc import Awaitable, Callable
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterator
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 import accounting_bridge as ab
-from accounting_bridge.transport import Request, RetryPolicy, Transport, TransportConfig
+from accounting_bridge.transport import Request, RetryPolicy, Transport, TransportConfig, parse_retry_after
 
 BASE = "http://backend.test/api"
 
@@ -371,3 +374,110 @@ async def test_deduplicated_write_that_runs_out_of_attempts_after_a_lost_answer_
         await transport.send(Request("POST", "/belege", body=b"pdf", conflict_means_landed=True, reference="a.pdf"))
     await transport.aclose()
     assert info.value.reference == "a.pdf" and transport.attempts == 4
+
+
+# --- odd Retry-After / X-Rate-Limit-Reset values ---------------------------------------------------------------
+
+NOW = 1_800_000_000.0  # a fixed wall-clock time (2027-01-15)
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e400", "-1", "-0.5", "99999999999", "soon"])
+def test_unusable_retry_after_values_are_ignored(value: str) -> None:
+    assert parse_retry_after({"Retry-After": value}, now=NOW) is None
+
+
+def test_an_ignored_retry_after_falls_back_to_the_reset_header() -> None:
+    assert parse_retry_after({"Retry-After": "nan", "X-Rate-Limit-Reset": "4"}, now=NOW) == 4.0
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone is not UTC (a naive date read as local time would be hours off)."""
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("zone", ["-0000", "+0000", "GMT"])
+def test_a_retry_after_date_in_utc_is_read_as_utc_whatever_its_spelling(far_from_utc: None, zone: str) -> None:
+    when = email.utils.formatdate(NOW + 30, usegmt=False).rsplit(" ", 1)[0] + f" {zone}"
+    assert parse_retry_after({"Retry-After": when}, now=NOW) == pytest.approx(30.0)
+
+
+def test_a_retry_after_date_in_the_past_means_now() -> None:
+    assert parse_retry_after({"Retry-After": email.utils.formatdate(NOW - 60, usegmt=True)}, now=NOW) == 0.0
+
+
+def test_an_epoch_rate_limit_reset_is_an_absolute_time() -> None:
+    assert parse_retry_after({"X-Rate-Limit-Reset": str(int(NOW) + 42)}, now=NOW) == pytest.approx(42.0)
+    assert parse_retry_after({"X-Rate-Limit-Reset": "42"}, now=NOW) == 42.0
+
+
+async def test_a_429_with_retry_after_nan_backs_off_within_the_deadline(mock_http, fake_sleep) -> None:
+    for _ in range(10):
+        mock_http.get(f"{BASE}/items", status=429, headers={"Retry-After": "nan"})
+    transport = make_transport(fake_sleep, max_retries=9, deadline=5.0)
+    transport.clock = fake_sleep.clock
+    with pytest.raises(ab.RateLimited):
+        await transport.send(Request("GET", "/items"))
+    await transport.aclose()
+    assert all(math.isfinite(d) for d in fake_sleep.delays)
+    assert sum(fake_sleep.delays) < 5.0
+
+
+# --- a DELETE whose answer was lost ------------------------------------------------------------------------------
+
+
+async def test_a_delete_whose_answer_was_lost_and_whose_resend_finds_nothing_succeeds(local_server, fake_sleep) -> None:
+    documents = {"7": b"pdf"}
+
+    async def delete(request: web.Request) -> web.Response:
+        if documents.pop(request.match_info["id"], None) is None:
+            return web.json_response({"message": "no such document"}, status=404)
+        assert request.transport is not None
+        request.transport.close()  # deleted, then the answer is lost
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_delete("/documents/{id}", delete)
+    transport = make_transport(fake_sleep, base_url=await local_server(app))
+    response = await transport.send(Request("DELETE", "/documents/7"))
+    assert response.confirmed_by_lookup and response.status == 404
+    assert transport.attempts == 2 and documents == {}
+    with pytest.raises(ab.NotFound):  # a first attempt's 404 is a real "not found"
+        await transport.send(Request("DELETE", "/documents/8"))
+    await transport.aclose()
+
+
+# --- URLs aiohttp would refuse -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base_url", ["ftp://files.example/api", "http://", "mailto:x@example.com", "example.com/api"])
+def test_a_base_url_that_is_not_http_fails_at_connect(base_url: str) -> None:
+    with pytest.raises(ab.ConfigurationError, match="base_url") as info:
+        ab.connect("runmyaccounts", tenant="t", api_key="k", base_url=base_url)
+    assert "x@example.com" not in str(info.value)  # the URL itself is not echoed (it may carry a secret)
+    with pytest.raises(ab.ConfigurationError):
+        Transport(TransportConfig(backend="test", base_url=base_url))
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_an_absolute_path_that_is_not_http_is_a_configuration_error(fake_sleep, method: str) -> None:
+    transport = make_transport(fake_sleep)
+    with pytest.raises(ab.ConfigurationError, match="ftp://"):
+        await transport.send(Request(method, "ftp://files.example/upload", json={}))
+    await transport.aclose()
+    assert transport.attempts == 0 and fake_sleep.delays == []
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_url_aiohttp_refuses_is_a_configuration_error_not_retried(fake_sleep, method: str) -> None:
+    transport = make_transport(fake_sleep)
+    transport.url = lambda path: "ftp://files.example/upload"  # type: ignore[method-assign]  # past the check
+    with pytest.raises(ab.ConfigurationError) as info:
+        await transport.send(Request(method, "/upload", json={}))
+    await transport.aclose()
+    assert not isinstance(info.value, ab.WriteOutcomeUnknown)
+    assert transport.attempts == 1 and fake_sleep.delays == []

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
+from accounting_bridge.adapters.smallinvoice import token_binding
 from accounting_bridge.adapters.smallinvoice.sandbox import SmallInvoiceSandbox
 
 import accounting_bridge as ab
@@ -34,7 +35,12 @@ async def rotate(sandbox: SmallInvoiceSandbox, refresh_token: str, *, expired: b
         data = await response.json()
     now = dt.datetime.now(dt.timezone.utc)
     expires_at = now - dt.timedelta(seconds=1) if expired else now + dt.timedelta(seconds=data["expires_in"])
-    return ab.Token(access_token=data["access_token"], refresh_token=data["refresh_token"], expires_at=expires_at)
+    return ab.Token(
+        access_token=data["access_token"],
+        refresh_token=data["refresh_token"],
+        expires_at=expires_at,
+        binding=token_binding(CLIENT_ID, CLIENT_SECRET, sandbox.base_url),  # as that process's ledger binds it
+    )
 
 
 async def start(
