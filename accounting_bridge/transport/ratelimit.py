@@ -52,6 +52,7 @@ __all__ = [
     "existing_limiter",
     "limiter_for",
     "parse_rate_headers",
+    "reset_seconds",
 ]
 
 
@@ -81,11 +82,11 @@ def parse_rate_headers(headers: Mapping[str, str], *, wall_time: float | None = 
     remaining = _int(headers.get("X-Rate-Limit-Remaining"))
     if remaining is None:
         return None
-    reset = _reset_seconds(headers.get("X-Rate-Limit-Reset"), time.time() if wall_time is None else wall_time)
+    reset = reset_seconds(headers.get("X-Rate-Limit-Reset"), time.time() if wall_time is None else wall_time)
     return RateWindow(_int(headers.get("X-Rate-Limit-Limit")), remaining, reset)
 
 
-def _reset_seconds(value: str | None, wall_time: float) -> float | None:
+def reset_seconds(value: str | None, wall_time: float) -> float | None:
     if value is None:
         return None
     try:

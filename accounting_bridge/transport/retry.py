@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from .ratelimit import _reset_seconds
+from .ratelimit import reset_seconds
 
 __all__ = [
     "NOT_PERFORMED_STATUSES",
@@ -94,7 +94,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     wall_time = time.time() if now is None else now
     wait = _retry_after_seconds(headers.get("Retry-After"), wall_time)
     if wait is None:
-        wait = _reset_seconds(headers.get("X-Rate-Limit-Reset"), wall_time)
+        wait = reset_seconds(headers.get("X-Rate-Limit-Reset"), wall_time)
     if wait is None or wait > ABSURD_WAIT:
         return None
     return wait
