@@ -9,12 +9,15 @@ counts, keys that must fit in a URL path) are checked by the adapter before any 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -38,6 +41,8 @@ __all__ = [
     "Registration",
     "RegistrationRef",
     "TaxLine",
+    "from_backend",
+    "received_from_backend",
 ]
 
 
@@ -200,10 +205,40 @@ def _optional_text(errors: list[FieldError], value: Any, path: str, *, key: bool
     _sendable(errors, value, path, key)
 
 
+#: True while models describe what a backend sent (see `received_from_backend`).
+_RECEIVING: contextvars.ContextVar[bool] = contextvars.ContextVar("accounting_bridge_receiving", default=False)
+_R = TypeVar("_R")
+
+
+@contextlib.contextmanager
+def received_from_backend() -> Iterator[None]:
+    """Models built inside describe what a backend sent: the rule that text can be sent (no control character, no
+    lone surrogate) is not applied, so one odd record (a bank text with a stray control character) cannot break a
+    whole listing. Every other check holds. Sending such a model back is refused as usual, by the adapter's
+    validation of caller input."""
+    token = _RECEIVING.set(True)
+    try:
+        yield
+    finally:
+        _RECEIVING.reset(token)
+
+
+def from_backend(decode: Callable[..., _R]) -> Callable[..., _R]:
+    """Decorator for an adapter's decoder: runs it under `received_from_backend`."""
+
+    @functools.wraps(decode)
+    def decoded(*args: Any, **kwargs: Any) -> _R:
+        with received_from_backend():
+            return decode(*args, **kwargs)
+
+    return decoded
+
+
 def _sendable(errors: list[FieldError], value: str, path: str, key: bool) -> None:
-    """One precompiled search per string (this runs for every text field of every model built)."""
+    """One precompiled search per string (this runs for every text field of every model built); the context
+    variable is only read when something was found."""
     found = (KEY_FORBIDDEN if key else FREE_TEXT_FORBIDDEN).search(value)
-    if found is not None:
+    if found is not None and not _RECEIVING.get():
         errors.append(FieldError(path, describe_forbidden(found)))
 
 

@@ -13,11 +13,12 @@ import datetime as _dt
 import email.utils
 import re
 import zoneinfo
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
-from accounting_bridge.errors import FieldError, ResponseError
+from accounting_bridge.errors import FieldError, ResponseError, ValidationError
 from accounting_bridge.ledger import Company
 from accounting_bridge.models import (
     Address,
@@ -30,6 +31,7 @@ from accounting_bridge.models import (
     InvoiceKind,
     InvoiceLine,
     Registration,
+    received_from_backend,
 )
 from accounting_bridge.transport.auth import Token
 
@@ -204,6 +206,30 @@ def xid_of(data: Any, what: str, key: str = "xid") -> int:
     raise ResponseError(f"{what}: response without a numeric {key!r}", backend=BACKEND)
 
 
+_R = TypeVar("_R")
+
+
+def _server_data(what: str) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
+    """A decoder of server data: built under `received_from_backend` (a stray control character in a bank text
+    does not break a listing); what the models still refuse is the answer's fault, a `ResponseError` as in the
+    other adapters, never a `ValidationError` that blames the caller."""
+
+    def wrap(decode: Callable[..., _R]) -> Callable[..., _R]:
+        @functools.wraps(decode)
+        def decoded(*args: Any, **kwargs: Any) -> _R:
+            try:
+                with received_from_backend():
+                    return decode(*args, **kwargs)
+            except ValidationError as exc:
+                raise ResponseError(
+                    f"the {what} sent by Multi-Regnskab does not fit the model: {exc.message}", backend=BACKEND
+                ) from None
+
+        return decoded
+
+    return wrap
+
+
 def _require_mapping(data: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise ResponseError(f"{what}: expected a JSON object", backend=BACKEND)
@@ -313,6 +339,7 @@ def decode_companies(data: Any) -> tuple[list[Company], list[int]]:
     return [decode_company(item) for item in items], [x for x in last if isinstance(x, int)]
 
 
+@_server_data("company")
 def decode_company(data: Mapping[str, Any]) -> Company:
     xid = xid_of(data, "company")
     return Company(id=str(xid), name=str(data.get("name") or ""), raw=dict(data))
@@ -381,6 +408,7 @@ def encode_customer(customer: Customer, company_xid: int) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if v is not None}
 
 
+@_server_data("customer")
 def decode_customer(data: Mapping[str, Any]) -> Customer:
     xid = xid_of(data, "customer")
     country = _text(data, "countryCode")
@@ -490,11 +518,13 @@ def encode_file_upload(document: Document, *, company_xid: int, keep_hidden: boo
     return payload
 
 
+@_server_data("archive file line")
 def decode_archive_line(data: Mapping[str, Any]) -> DocumentRef:
     xid = xid_of(data, "archive file line")
     return DocumentRef(id=str(xid), filename=_text(data, "name"), raw=dict(data))
 
 
+@_server_data("archive file")
 def decode_archive_file(data: Any) -> Document:
     body = _require_mapping(data, "archive file")
     try:
@@ -540,6 +570,7 @@ def encode_registration(registration: Registration, *, company_xid: int, file_xi
 # --- bank -------------------------------------------------------------------------------------------------------
 
 
+@_server_data("bank posting")
 def decode_bank_posting(data: Mapping[str, Any], *, account: str, currency: str | None) -> BankTransaction:
     xid = xid_of(data, "bank posting")
     day = _date(data, "bankDate", "bank posting")

@@ -43,6 +43,7 @@ from accounting_bridge.models import (
     PaymentKind,
     Registration,
     RegistrationRef,
+    received_from_backend,
 )
 from accounting_bridge.settings import CommonSettings, secret_field
 from accounting_bridge.transport.auth import ApiKeyHeader, ApiKeyQuery, AuthStrategy
@@ -633,15 +634,17 @@ class RunMyAccountsAdapter(HttpAdapter):
             raise ValidationError(FieldError("account", "Run my Accounts needs the account number"), backend=self.name)
         safety.path_segment(account, "account", backend=self.name)
         for line in await self.account_transactions(account, since=since, until=until):
-            yield BankTransaction(
-                account=line.accno,
-                date=line.date,
-                amount=-line.amount,
-                text=line.description or line.memo,
-                reference=line.reference,
-                id=line.id,
-                raw=line.raw,
-            )
+            with received_from_backend():
+                transaction = BankTransaction(
+                    account=line.accno,
+                    date=line.date,
+                    amount=-line.amount,
+                    text=line.description or line.memo,
+                    reference=line.reference,
+                    id=line.id,
+                    raw=line.raw,
+                )
+            yield transaction
 
     # --- documents (belege) ----------------------------------------------------------------------------------
 

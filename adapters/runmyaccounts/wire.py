@@ -40,6 +40,7 @@ from accounting_bridge.models import (
     Payment,
     PaymentKind,
     TaxLine,
+    from_backend,
 )
 
 BACKEND = "runmyaccounts"
@@ -420,6 +421,7 @@ def _split_name(name: str | None) -> tuple[str, str]:
     return first, last.strip()
 
 
+@from_backend
 def decode_customer(tree: Mapping[str, Any]) -> Customer:
     if not isinstance(tree, Mapping):
         raise _bad("customer: expected an object")
@@ -627,6 +629,7 @@ def _line_from_part(part: Mapping[str, Any], index: int) -> InvoiceLine:
     )
 
 
+@from_backend
 def decode_invoice(tree: Mapping[str, Any], *, today: _dt.date | None = None) -> Invoice:
     """An invoice tree (either shape) as a neutral `Invoice`; the payload is kept in `raw`."""
     if not isinstance(tree, Mapping):
@@ -726,6 +729,22 @@ def _norm_amount(value: Any) -> Decimal:
         return Decimal(0)
 
 
+def comparable_text(value: Any) -> str | None:
+    """A text as the wire may hand it back, for comparing what was sent with what is stored: line ends as
+    ``\\n`` and no whitespace at either end (XML parsing turns ``\\r\\n`` and ``\\r`` into ``\\n``, and xmltodict
+    strips element texts with `str.strip`); empty -> None."""
+    raw = text(value)
+    if raw is None:
+        return None
+    return raw.replace("\r\n", "\n").replace("\r", "\n").strip() or None
+
+
+def _text_differs(key: str, sent: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
+    """A text the caller gave (not empty once normalised) that the stored one does not carry."""
+    mine = comparable_text(sent.get(key))
+    return mine is not None and mine != comparable_text(stored.get(key))
+
+
 #: Header texts compared only when the caller gave them (the backend may fill an empty one, e.g. ``dcn``).
 _INVOICE_TEXTS = ("ordnumber", "description", "notes", "intnotes", "dcn")
 _PART_TEXTS = ("partnumber", "description", "unit", "itemnote", "income_accno")
@@ -734,14 +753,18 @@ _PART_AMOUNTS = ("quantity", "sellprice", "discount")
 
 def _invoice_customer(tree: Mapping[str, Any]) -> str | None:
     customer = tree.get("customer")
-    embedded = text(customer.get("customernumber")) if isinstance(customer, Mapping) and customer else None
-    return embedded or text(tree.get("customernumber"))
+    embedded = comparable_text(customer.get("customernumber")) if isinstance(customer, Mapping) and customer else None
+    return embedded or comparable_text(tree.get("customernumber"))
 
 
 def _entries(tree: Mapping[str, Any], wrapper: str, item: str, account: str) -> list[tuple[str, Decimal, str]]:
     """Income or tax entries as (account, amount, description), sorted: their order carries no meaning."""
     return sorted(
-        (text(e.get(account)) or "", _norm_amount(e.get("amount")), text(e.get("description")) or "")
+        (
+            comparable_text(e.get(account)) or "",
+            _norm_amount(e.get("amount")),
+            comparable_text(e.get("description")) or "",
+        )
         for e in nested(tree, wrapper, item)
     )
 
@@ -753,7 +776,7 @@ def _entries_differ(sent: list[tuple[str, Decimal, str]], stored: list[tuple[str
 
 
 def _part_differences(index: int, sent: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:
-    names = [k for k in _PART_TEXTS if text(sent.get(k)) and text(sent.get(k)) != text(stored.get(k))]
+    names = [k for k in _PART_TEXTS if _text_differs(k, sent, stored)]
     names += [k for k in _PART_AMOUNTS if _norm_amount(sent.get(k, "1" if k == "quantity" else None))
               != _norm_amount(stored.get(k, "1" if k == "quantity" else None))]  # fmt: skip
     return [f"parts[{index}].{name}" for name in names]
@@ -764,20 +787,21 @@ def invoice_differences(sent: Mapping[str, Any], stored: Mapping[str, Any]) -> l
     same number with any difference is another invoice). Everything the caller sent that Run my Accounts stores
     is compared — customer, dates, currency, VAT mode, title, notes, order number, payment reference, and every
     position or income/tax entry with its description, quantity, price, discount, unit, note and account — except
-    texts the caller left empty (the backend may fill them). Numbers compare by value, dates by local date;
-    `extra` fields are not compared (the backend does not echo them all)."""
+    texts the caller left empty (the backend may fill them). Texts compare as `comparable_text` (line ends and
+    surrounding whitespace do not survive the wire), numbers by value, dates by local date; `extra` fields are not
+    compared (the backend does not echo them all)."""
     differences = [
         name
         for name, read in (
             ("customernumber", _invoice_customer),
             ("transdate", lambda t: parse_date(t.get("transdate"))),
             ("duedate", lambda t: parse_date(t.get("duedate"))),
-            ("currency", lambda t: text(t.get("currency")) or "CHF"),
+            ("currency", lambda t: comparable_text(t.get("currency")) or "CHF"),
             ("taxincluded", lambda t: parse_bool(t.get("taxincluded"))),
         )
         if read(sent) != read(stored)
     ]
-    differences += [k for k in _INVOICE_TEXTS if text(sent.get(k)) and text(sent.get(k)) != text(stored.get(k))]
+    differences += [k for k in _INVOICE_TEXTS if _text_differs(k, sent, stored)]
     sent_parts, stored_parts = nested(sent, "parts", "part"), nested(stored, "parts", "part")
     if len(sent_parts) != len(stored_parts):
         differences.append("parts")
@@ -816,6 +840,7 @@ def encode_payment(payment: Payment, *, account: str) -> dict[str, Any]:
     return tree
 
 
+@from_backend
 def decode_payment(
     tree: Mapping[str, Any],
     *,

@@ -21,6 +21,7 @@ from accounting_bridge.models import (
     InvoiceStatus,
     Payment,
     PaymentKind,
+    from_backend,
 )
 from accounting_bridge.transport.http import ErrorInfo, Response
 
@@ -214,6 +215,7 @@ def customer_issues(customer: Customer) -> list[FieldError]:
     return errors
 
 
+@from_backend
 def decode_contact(item: Mapping[str, Any]) -> Customer:
     address = item.get("main_address")
     decoded_address = None
@@ -325,6 +327,7 @@ def encode_invoice(
     return _drop_none(body)
 
 
+@from_backend
 def decode_invoice(item: Mapping[str, Any], *, customer_number: str | None = None) -> Invoice:
     contact = item.get("contact")
     if customer_number is None and isinstance(contact, Mapping):
@@ -418,6 +421,7 @@ def encode_payment(payment: Payment) -> dict[str, Any]:
     )
 
 
+@from_backend
 def decode_payment(item: Mapping[str, Any], *, invoice_number: str, currency: str | None = None) -> Payment:
     kind = PAYMENT_KIND_BY_TYPE.get(str(item.get("type") or "N"))
     if kind is None:
