@@ -427,8 +427,9 @@ class RunMyAccountsAdapter(HttpAdapter):
         Already present with the same content (everything sent that RMA stores, see `wire.invoice_differences`):
         returned as is (`last_create_was_present` is set); with different content: `Conflict`. After an ambiguous
         failure (dropped connection, 5xx) the transport looks the number up before anything is resent, so a lost
-        answer never produces a duplicate. Once the POST may have landed, a failing read-back is
-        `WriteOutcomeUnknown(reference=invoice.number)`, never the read's own error.
+        answer never produces a duplicate. Once the POST may have landed, a failing read-back — or, after a lost
+        answer, a stored invoice that differs — is `WriteOutcomeUnknown(reference=invoice.number)`, never the read's
+        own error nor `Conflict`.
         """
         tree = wire.encode_invoice(invoice, ar_accno=self.settings.receivables_account, extra=extra)
         what = f"invoice {invoice.number!r}"
@@ -452,8 +453,21 @@ class RunMyAccountsAdapter(HttpAdapter):
             return self._already_present(invoice.number, tree, found, cause=exc)
         stored_tree, stored = await self._read_back(what, invoice.number, lambda: self._stored_invoice(invoice.number))
         if response.confirmed_by_lookup:  # the lookup saw *an* invoice with this number: ours only if it matches
-            self._check_same(invoice.number, tree, stored_tree)
+            self._check_landed(invoice.number, tree, stored_tree)
         return stored
+
+    def _check_landed(self, number: str, sent: Mapping[str, Any], stored: Mapping[str, Any]) -> None:
+        """After a lost answer a lookup found an invoice with our number. Matching, it is ours; not matching, it
+        may be someone else's or ours as the backend reshaped it: unknown, never `Conflict` (a definite failure)."""
+        differences = wire.invoice_differences(sent, stored)
+        if differences:
+            raise WriteOutcomeUnknown(
+                f"invoice {number!r}: the answer to the create was lost and an invoice with this number exists, but "
+                f"with other content ({', '.join(differences)}): it may be another invoice or ours as the backend "
+                "stored it; look it up before sending it again",
+                backend=self.name,
+                reference=number,
+            )
 
     def _check_same(
         self, number: str, sent: Mapping[str, Any], stored: Mapping[str, Any], cause: Exception | None = None
@@ -843,7 +857,9 @@ class RunMyAccountsAdapter(HttpAdapter):
 
 def _payable_differences(sent: Payable, stored: Payable) -> list[str]:
     """What the caller sent for a payable that differs in the stored one of the same number (idempotent create);
-    optional texts the caller left empty are not compared."""
+    optional texts the caller left empty are not compared, texts are compared as the wire hands them back
+    (`wire.comparable_text`)."""
+    same_text = wire.comparable_text
     pairs: dict[str, tuple[Any, Any]] = {
         "vendor": (sent.vendor.number, stored.vendor.number),
         "issue_date": (sent.issue_date, stored.issue_date),
@@ -851,16 +867,16 @@ def _payable_differences(sent: Payable, stored: Payable) -> list[str]:
         "currency": (sent.currency, stored.currency),
         "prices_include_tax": (sent.prices_include_tax, stored.prices_include_tax),
     }
-    if sent.title:
-        pairs["title"] = (sent.title, stored.title)
-    if sent.order_number:
-        pairs["order_number"] = (sent.order_number, stored.order_number)
+    if same_text(sent.title):
+        pairs["title"] = (same_text(sent.title), same_text(stored.title))
+    if same_text(sent.order_number):
+        pairs["order_number"] = (same_text(sent.order_number), same_text(stored.order_number))
     differences = [name for name, (mine, theirs) in pairs.items() if mine != theirs]
     if len(sent.lines) != len(stored.lines):
         return [*differences, "lines"]
     for index, (mine, theirs) in enumerate(zip(sent.lines, stored.lines, strict=True)):
         line_pairs = {
-            "description": (mine.description, theirs.description),
+            "description": (same_text(mine.description), same_text(theirs.description)),
             "quantity": (mine.quantity, theirs.quantity),
             "unit_price": (mine.unit_price, theirs.unit_price),
             "item_number": (mine.item_number, theirs.item_number),

@@ -496,9 +496,7 @@ class SmallInvoiceAdapter(HttpAdapter):
         unit_ids = await self._unit_ids(invoice)
         if existing is not None:
             decoded = wire.decode_invoice(existing, customer_number=customer_number)
-            differences = _invoice_differences(decoded, invoice, unit_ids)
-            if str(existing.get("contact_id")) != str(contact.get("id")):
-                differences.insert(0, "customer")
+            differences = _stored_differences(existing, decoded, invoice, contact, unit_ids)
             if not differences:
                 return decoded  # a resend of the same invoice is not a second invoice
             raise Conflict(
@@ -530,13 +528,29 @@ class SmallInvoiceAdapter(HttpAdapter):
         response = await self.transport.send(
             Request("POST", "receivables/invoices", json=body, reference=invoice.number), lookup=landed
         )
-        return await self._written(
+        created = await self._written(
             response,
             what=f"invoice {invoice.number!r}",
             reference=invoice.number,
             decode=lambda data: wire.decode_invoice(wire.item_of(data), customer_number=customer_number),
             read_back=read_back,
         )
+        if response.confirmed_by_lookup:  # the lookup saw *an* invoice with this number: ours only if it matches
+            self._check_landed(invoice, created, contact, unit_ids)
+        return created
+
+    def _check_landed(self, sent: Invoice, found: Invoice, contact: Mapping[str, Any], unit_ids: Sequence[int]) -> None:
+        """After a lost answer a lookup found an invoice with our number. Matching, it is ours; not matching, it
+        may be someone else's or ours as the backend reshaped it: unknown, never `Conflict` (a definite failure)."""
+        differences = _stored_differences(found.raw or {}, found, sent, contact, unit_ids)
+        if differences:
+            raise WriteOutcomeUnknown(
+                f"invoice {sent.number!r}: the answer to the create was lost and an invoice with this number "
+                f"exists, but with other content ({', '.join(differences)}): it may be another invoice or ours as "
+                "the backend stored it; look it up before sending it again",
+                backend=self.name,
+                reference=sent.number,
+            )
 
     async def _unit_ids(self, invoice: Invoice) -> list[int]:
         ids: list[int] = []
@@ -722,6 +736,16 @@ async def _aiter(items: Iterable[dict[str, Any]]) -> AsyncIterator[dict[str, Any
 
 #: Invoice fields compared only when the caller gave them (otherwise smallinvoice or the contact supplies them).
 _OPTIONAL_INVOICE_FIELDS = ("due_date", "currency", "title", "notes", "internal_notes")
+
+
+def _stored_differences(
+    item: Mapping[str, Any], stored: Invoice, new: Invoice, contact: Mapping[str, Any], unit_ids: Sequence[int]
+) -> list[str]:
+    """`_invoice_differences`, and the customer: the stored `item`'s contact is compared by id."""
+    differences = _invoice_differences(stored, new, unit_ids)
+    if str(item.get("contact_id")) != str(contact.get("id")):
+        differences.insert(0, "customer")
+    return differences
 
 
 def _invoice_differences(stored: Invoice, new: Invoice, unit_ids: Sequence[int]) -> list[str]:

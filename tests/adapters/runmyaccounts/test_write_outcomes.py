@@ -264,6 +264,64 @@ async def test_conflict_names_the_differing_fields(sandbox: RmaSandbox, connect:
         assert "incomeentries" in str(info.value)
 
 
+# --- texts the wire reshapes (XML: CRLF -> LF, ends stripped) are the same texts ---------------------------------
+
+RESHAPED_TEXTS: dict[str, Callable[[], ab.Invoice]] = {
+    "crlf notes": lambda: attrs.evolve(invoice(), notes="Zahlbar in 30 Tagen,\r\nbesten Dank"),
+    "lone cr notes": lambda: attrs.evolve(invoice(), notes="Zahlbar\rsofort"),
+    "trailing spaces in a line description": lambda: _line(1, description="Reisezeit  ")(invoice()),
+    "leading space in the title": lambda: attrs.evolve(invoice(), title=" Schulung Mai"),
+    "blank internal notes": lambda: attrs.evolve(invoice(), internal_notes="  "),
+    "position texts with spaces and crlf": lambda: _line(0, description=" Versand Express", unit="Stk ",
+                                                          note="Paket 1\r\nzerbrechlich ")(parts_invoice()),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("make", list(RESHAPED_TEXTS.values()), ids=list(RESHAPED_TEXTS))
+async def test_identical_resend_with_reshaped_texts_returns_the_stored_invoice(
+    ledger: ab.Ledger, sandbox: RmaSandbox, make: Callable[[], ab.Invoice]
+) -> None:
+    created = await ledger.invoices.create(make())
+    again = await ledger.invoices.create(make())
+    assert ledger.adapter.last_create_was_present  # type: ignore[attr-defined]
+    assert again.number == created.number and again.lines == created.lines
+    assert posts(sandbox, "/invoices") == 1
+
+
+@pytest.mark.parametrize("make", list(RESHAPED_TEXTS.values()), ids=list(RESHAPED_TEXTS))
+async def test_own_invoice_found_after_a_lost_answer_is_success(
+    ledger: ab.Ledger, sandbox: RmaSandbox, make: Callable[[], ab.Invoice]
+) -> None:
+    sandbox.faults.drop_after_commit = 1
+    created = await ledger.invoices.create(make())
+    assert created.number == make().number and list(sandbox.state.invoices) == [created.number]
+    assert posts(sandbox, "/invoices") == 1
+
+
+async def test_other_invoice_found_after_a_lost_answer_is_unknown_not_conflict(
+    ledger: ab.Ledger, sandbox: RmaSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit = sandbox._after_commit
+
+    def someone_else_stored_it(request: Any) -> Any:
+        sandbox.state.invoices["R-W1"]["notes"] = "Zahlbar sofort"
+        return commit(request)
+
+    monkeypatch.setattr(sandbox, "_after_commit", someone_else_stored_it)
+    sandbox.faults.drop_after_commit = 1
+    with pytest.raises(ab.WriteOutcomeUnknown) as info:
+        await ledger.invoices.create(invoice())
+    assert info.value.reference == "R-W1" and "notes" in str(info.value)
+    assert posts(sandbox, "/invoices") == 1
+
+
+async def test_other_text_beside_reshaped_whitespace_is_still_conflict(ledger: ab.Ledger) -> None:
+    await ledger.invoices.create(attrs.evolve(invoice(), notes="Zahlbar in 30 Tagen\r\n"))
+    with pytest.raises(ab.Conflict) as info:
+        await ledger.invoices.create(attrs.evolve(invoice(), notes="Zahlbar in 10 Tagen\r\n"))
+    assert "notes" in str(info.value)
+
+
 def payable(**changes: Any) -> Payable:
     base = Payable(
         number="KR-1", vendor=Vendor(number="L-66", name="Papeterie Muster AG"), issue_date=DAY,
@@ -313,4 +371,18 @@ async def test_identical_payable_returns_the_stored_one_without_a_second_write(
         created = await adapter.create_payable(payable())
         again = await adapter.create_payable(payable())
         assert again.number == created.number and again.lines == created.lines
+        assert posts(sandbox, "/payables") == 1
+
+
+@pytest.mark.parametrize("wire_format", ["json", "xml"])
+async def test_identical_payable_with_reshaped_texts_returns_the_stored_one(
+    sandbox: RmaSandbox, connect: Any, wire_format: str
+) -> None:
+    reshaped = attrs.evolve(payable(), title=" Büromaterial ", lines=(
+        attrs.evolve(payable().lines[0], description="Toner  "), payable().lines[1]))  # fmt: skip
+    async with connect(sandbox, wire_format) as ledger:
+        adapter: Any = ledger.adapter
+        await adapter.create_payable(reshaped)
+        again = await adapter.create_payable(reshaped)
+        assert again.number == "KR-1"
         assert posts(sandbox, "/payables") == 1

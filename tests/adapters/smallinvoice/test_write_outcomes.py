@@ -205,3 +205,51 @@ async def test_conflict_names_the_differing_fields(ledger: ab.Ledger) -> None:
     with pytest.raises(ab.Conflict) as info:
         await ledger.invoices.create(CHANGES["line description"](invoice()))
     assert "lines[1].description" in str(info.value)
+
+
+# --- after a lost answer, the invoice the lookup finds is ours only if its content matches ---------------------
+
+
+async def test_own_invoice_found_after_a_lost_answer_is_returned(
+    sandbox: SmallInvoiceSandbox, ledger: ab.Ledger
+) -> None:
+    sandbox.drop_next(path=INVOICES, method="POST", after_commit=True)
+    created = await ledger.invoices.create(invoice())
+    assert created.number == "RE-1" and [line.description for line in created.lines] == ["Beratung", "Material"]
+    assert posts(sandbox, INVOICES) == 1 and len(sandbox.invoices) == 1
+
+
+def _other_position_name(stored: dict[str, Any], sandbox: SmallInvoiceSandbox) -> None:
+    stored["positions"][1]["name"] = "Material klein"
+
+
+def _other_contact(stored: dict[str, Any], sandbox: SmallInvoiceSandbox) -> None:
+    stored["contact_id"] = next(i for i, contact in sandbox.contacts.items() if contact.get("number") == "K-2")
+
+
+@pytest.mark.parametrize(
+    ("reshape", "difference"),
+    [(_other_position_name, "lines[1].description"), (_other_contact, "customer")],
+    ids=["other position", "other customer"],
+)
+async def test_other_invoice_found_after_a_lost_answer_is_unknown(
+    sandbox: SmallInvoiceSandbox,
+    ledger: ab.Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+    reshape: Callable[[dict[str, Any], SmallInvoiceSandbox], None],
+    difference: str,
+) -> None:
+    handle = sandbox._handle_authorized
+
+    async def stored_otherwise(request: Any, handler: Any) -> Any:
+        response = await handle(request, handler)
+        if request.method == "POST" and request.path.endswith(INVOICES):
+            reshape(next(iter(sandbox.invoices.values())), sandbox)
+        return response
+
+    monkeypatch.setattr(sandbox, "_handle_authorized", stored_otherwise)
+    sandbox.drop_next(path=INVOICES, method="POST", after_commit=True)
+    with pytest.raises(ab.WriteOutcomeUnknown) as info:
+        await ledger.invoices.create(invoice())
+    assert info.value.reference == "RE-1" and difference in str(info.value)
+    assert posts(sandbox, INVOICES) == 1
