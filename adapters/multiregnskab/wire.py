@@ -11,9 +11,9 @@ import base64
 import binascii
 import datetime as _dt
 import email.utils
+import functools
 import re
 import zoneinfo
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeVar
