@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, FieldError, ValidationError
 from .ledger import AdapterBase
+from .safety import KEY_FORBIDDEN, describe_forbidden
 from .settings import CommonSettings
 from .transport.http import Request, Response, Transport
 
 __all__ = ["HttpAdapter"]
 
 _RAW_ARGUMENTS = ("body", "data", "headers", "idempotent", "json", "params")
+#: An HTTP header name (RFC 7230 `token`).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class HttpAdapter(AdapterBase):
@@ -51,6 +56,14 @@ class HttpAdapter(AdapterBase):
             )
         if sum(part is not None for part in (json, body, data)) > 1:
             raise ConfigurationError("raw(): pass at most one of json=, body= and data=", backend=self.name)
+        if self.transport.is_foreign(path):
+            raise ConfigurationError(
+                "raw(): an absolute URL must have the origin (scheme, host, port) of the ledger's base_url: "
+                "the ledger's credential is sent with it",
+                backend=self.name,
+            )
+        _check_headers(headers or {}, self.name)
+        _check_params(params or {}, self.name)
         form: Mapping[str, str] | None = None
         if isinstance(data, Mapping):
             form = dict(data)
@@ -68,3 +81,33 @@ class HttpAdapter(AdapterBase):
             raise_for_status=False,
         )
         return await self.transport.send(request)
+
+
+def _check_headers(headers: Mapping[Any, Any], backend: str) -> None:
+    """A caller's raw headers go out as given (never re-encoded): refuse, before any I/O, what could split the
+    header block (CR, LF) or is not a header at all. Messages name the header, never its value."""
+    problems: list[FieldError] = []
+    for name, value in headers.items():
+        valid_name = isinstance(name, str) and _HEADER_NAME.fullmatch(name) is not None
+        field = f"headers[{name}]" if valid_name else f"headers[{name!r}]"
+        if not valid_name:
+            problems.append(FieldError(field, "is not a valid HTTP header name (RFC 7230 token characters only)"))
+        elif not isinstance(value, str):
+            problems.append(FieldError(field, f"must be text, not {type(value).__name__}"))
+        elif found := KEY_FORBIDDEN.search(value):
+            problems.append(FieldError(field, describe_forbidden(found) + " (not allowed in an HTTP header)"))
+    if problems:
+        raise ValidationError(problems, backend=backend)
+
+
+def _check_params(params: Mapping[Any, Any], backend: str) -> None:
+    """Query parameters are UTF-8 encoded: a lone surrogate cannot be, refuse it before any I/O."""
+    problems: list[FieldError] = []
+    for key, value in params.items():
+        for part, which in ((key, "its name "), (value, "")):
+            found = _LONE_SURROGATE.search(part) if isinstance(part, str) else None
+            if found:
+                problems.append(FieldError(f"params[{key!r}]", which + describe_forbidden(found)))
+                break
+    if problems:
+        raise ValidationError(problems, backend=backend)

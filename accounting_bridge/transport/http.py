@@ -11,7 +11,9 @@ import logging
 import math
 import re
 import sys
+import threading
 import time
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -237,11 +239,11 @@ class _PastDeadline(stop_base):
 class Transport:
     """Sends `Request`s for one ledger.
 
-    Sessions and event loops: without a `session`, the transport opens its own aiohttp session on the event loop
-    that uses it, closes it when that loop ends (`asyncio.run` and `asyncio.Runner` close unfinished async
-    generators before closing the loop; see `_close_with_loop`) and opens a fresh one on the next loop, so one
-    ledger may serve several `asyncio.run` calls. A caller's `session` is used as it is: closed, or bound to
-    another loop, is a `ConfigurationError` that says what to do.
+    Sessions and event loops: without a `session`, the transport opens its own aiohttp session on each event loop
+    that uses it and closes it when that loop ends (`asyncio.run` and `asyncio.Runner` close unfinished async
+    generators before closing the loop; see `_close_with_loop`), so one ledger may serve several `asyncio.run`
+    calls, one after the other or at once in several threads. A caller's `session` is used as it is: closed, or
+    bound to another loop, is a `ConfigurationError` that says what to do.
     """
 
     def __init__(
@@ -258,10 +260,11 @@ class Transport:
         self.config = config
         self.auth: AuthStrategy = auth or NoAuth()
         self.redactor = Redactor((*self.auth.secrets(), *secrets))
-        self._session = session
+        self._session = session  # the caller's
         self._owns_session = session is None
-        self._session_loop: asyncio.AbstractEventLoop | None = None  # the loop of the session we opened
-        self._session_closer: AsyncGenerator[None, None] | None = None
+        # One session per event loop (two threads may each run a loop that uses this ledger at the same time).
+        self._owned: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OwnedSession] = weakref.WeakKeyDictionary()
+        self._owned_lock = threading.Lock()
         self._error_info = error_info
         self.sleep: Sleep = sleep or asyncio.sleep
         self.clock: Callable[[], float] = time.monotonic  # measures the overall deadline; tests may fake both
@@ -292,11 +295,14 @@ class Transport:
         loop = asyncio.get_running_loop()
         if not self._owns_session:
             return self._caller_session(loop)
-        session = self._session
-        if session is None or session.closed or self._session_loop is not loop:
-            self._retire_owned_session()
-            session = self._open_owned_session(loop)
-        return session
+        with self._owned_lock:
+            self._drop_sessions_of_closed_loops()
+            owned = self._owned.get(loop)
+            if owned is None or owned.session.closed:
+                if owned is not None:
+                    owned.retire()
+                owned = self._owned[loop] = _OwnedSession.open(self.config)
+            return owned.session
 
     def _caller_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
         session = self._session
@@ -316,47 +322,28 @@ class Transport:
             )
         return session
 
-    def _open_owned_session(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
-        session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout, sock_connect=self.config.connect_timeout),
-        )
-        # aiohttp resends GET/PUT/DELETE once by itself when the connection drops; then this transport cannot
-        # see that an earlier transmission may have been performed (a lost DELETE answer would end in a 404
-        # read as NotFound). Every transmission must be an attempt of ours.
-        session._retry_connection = False
-        closer = _close_with_loop(session)
-        _advance(closer)  # parks it at its `yield`: from now on the loop closes it (and the session) at its end
-        self._session, self._session_loop, self._session_closer = session, loop, closer
-        return session
-
-    def _retire_owned_session(self) -> None:
-        """Forget the session of another (ended) loop. Normally its loop already closed it; otherwise it is
-        closed on its loop when that loop still runs (another thread), else detached without a warning."""
-        session, loop, closer = self._session, self._session_loop, self._session_closer
-        self._session = self._session_loop = self._session_closer = None
-        if session is None or closer is None:
-            return
-        if not session.closed and loop is not None and loop.is_running() and not loop.is_closed():
-            asyncio.run_coroutine_threadsafe(_finish(closer), loop)
-            return
-        if not session.closed:
-            session.detach()  # its loop is gone: nothing can close its connections any more
-        with contextlib.suppress(StopIteration, RuntimeError):
-            closer.aclose().send(None)  # finishes at once (the session is closed): no finalizer on a dead loop
+    def _drop_sessions_of_closed_loops(self) -> None:
+        """Forget the sessions of closed loops (a session holds its loop: the entry would keep the loop alive).
+        Sessions of loops that are still open, running in another thread or not, are left to those loops."""
+        for loop, owned in list(self._owned.items()):
+            if loop.is_closed():
+                del self._owned[loop]
+                owned.retire()
 
     async def aclose(self) -> None:
+        """Close the ledger: this loop's session now; the sessions of other open loops (other threads) close
+        when their loops end, so requests in flight there are not cut off."""
         self._closed = True
         limiter = existing_limiter(self.backend, self.auth.credential_id)
         if limiter is not None:
             limiter.drop_cap(self)
         if not self._owns_session:
             return
-        closer, loop = self._session_closer, self._session_loop
-        if closer is not None and loop is asyncio.get_running_loop():
-            self._session = self._session_loop = self._session_closer = None
-            await closer.aclose()  # closes the session
-        else:
-            self._retire_owned_session()
+        with self._owned_lock:
+            owned = self._owned.pop(asyncio.get_running_loop(), None)
+            self._drop_sessions_of_closed_loops()
+        if owned is not None:
+            await owned.closer.aclose()  # closes the session
 
     # --- URLs --------------------------------------------------------------------------------------------------
 
@@ -365,6 +352,13 @@ class Transport:
             check_http_url(path, what="an absolute request path", backend=self.backend)
             return path
         return self.config.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def is_foreign(self, path: str) -> bool:
+        """Whether `path` is an absolute URL of another origin (scheme, host, port) than `base_url`."""
+        if not _ABSOLUTE_URL.match(path):
+            return False
+        check_http_url(path, what="an absolute request path", backend=self.backend)
+        return _origin(path) != _origin(self.config.base_url)
 
     # --- the retry loop ----------------------------------------------------------------------------------------
 
@@ -380,6 +374,12 @@ class Transport:
         With `raise_for_status=False` the final response is returned whatever its status (after the same
         retries and 401 renewal).
         """
+        if request.authenticate and self.is_foreign(request.path):
+            raise ConfigurationError(
+                f"{request.method}: an absolute URL of another origin than base_url would receive the ledger's "
+                "credential; only unauthenticated requests (authenticate=False) may go to other origins",
+                backend=self.backend,
+            )
         policy = self.config.retry
         state = _CallState(deadline_at=self.clock() + policy.deadline)
         retrying = AsyncRetrying(
@@ -402,13 +402,20 @@ class Transport:
                     reference=request.reference,
                     request_id=getattr(exc.error, "request_id", None),
                 ) from None
+            if exc.response is None and state.number <= policy.max_retries:
+                # Attempts were left: the deadline stopped the retries (no time for the next wait and attempt).
+                out = _OutOfTime(waiting_for=f"time for another attempt after: {exc.error}", maybe_sent=False)
+                raise self._out_of_time_error(request, state, out) from None
             if exc.response is not None and not request.raise_for_status:
                 return exc.response
             raise exc.error from None
         except _OutOfTime as exc:
             raise self._out_of_time_error(request, state, exc) from None
         except _TooLarge as exc:
-            raise self._too_large_error(request, exc) from None
+            if state.ambiguous and _proves_earlier_attempt_landed(request, exc.status):
+                confirmed = Response.confirmed(self.backend)  # the status alone decides: the body does not matter
+                return attrs.evolve(confirmed, status=exc.status, request_id=exc.request_id)
+            raise self._too_large_error(request, state, exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, request: Request, state: _CallState, lookup: Lookup | None) -> Response:
@@ -538,12 +545,14 @@ class Transport:
             f"{request.method} {self._path_for_message(request)}: {what}", backend=self.backend, deadline=deadline
         )
 
-    def _too_large_error(self, request: Request, exc: _TooLarge) -> AccountingError:
+    def _too_large_error(self, request: Request, state: _CallState, exc: _TooLarge) -> AccountingError:
         limit = self.config.max_response_bytes
         said = "declares" if exc.declared else "is"
         what = f"answered {exc.status} with a body that {said} larger than max_response_bytes={limit}"
-        if request.method.upper() not in _READ_METHODS and not 400 <= exc.status < 500:
-            # The write was (or may have been) performed; only its answer is unreadable.
+        is_write = request.method.upper() not in _READ_METHODS
+        earlier_may_have_landed = state.ambiguous and not RetryPolicy.may_repeat(request.method, request.idempotent)
+        if is_write and (earlier_may_have_landed or not 400 <= exc.status < 500):
+            # The write (or an earlier attempt of it) was or may have been performed; only this answer is unreadable.
             return WriteOutcomeUnknown(
                 f"{request.method} {self._path_for_message(request)} {what}: it may have been performed",
                 backend=self.backend,
@@ -620,6 +629,14 @@ class Transport:
                 f"{request.method} {shown_url}: aiohttp refuses this URL ({exc.__class__.__name__})",
                 backend=self.backend,
             ) from None
+        except RuntimeError:
+            if not session.closed:
+                raise
+            raise ConfigurationError(  # aiohttp's bare RuntimeError("Session is closed"), before anything is sent
+                f"{request.method} {shown_url}: the aiohttp session was closed before this request could use it "
+                "(the ledger was closed meanwhile, or the caller closed the session passed as session=)",
+                backend=self.backend,
+            ) from None
         except aiohttp.ClientConnectorError as exc:
             self._log(request, shown_url, state.number, started, None, None, exc)
             raise _NotSent(self._transport_error(request, shown_url, exc)) from None
@@ -657,14 +674,7 @@ class Transport:
         left = state.deadline_at - self.clock()
         if left <= 0:
             raise _OutOfTime(waiting_for="time for another attempt", maybe_sent=False)
-        config = self.config
-        if left >= config.timeout:
-            return aiohttp.ClientTimeout(total=config.timeout, sock_connect=config.connect_timeout), False
-        # aiohttp rounds timeouts from `ceil_threshold` seconds up to the next second: not past a deadline.
-        timeout = aiohttp.ClientTimeout(
-            total=left, sock_connect=min(config.connect_timeout, left), ceil_threshold=math.inf
-        )
-        return timeout, True
+        return attempt_timeout(self.config.timeout, self.config.connect_timeout, left)
 
     async def _read_body(self, request: Request, raw: aiohttp.ClientResponse) -> bytes:
         """The whole body, at most `max_response_bytes` (counted as decompressed: what the stream yields)."""
@@ -829,6 +839,56 @@ def _fetch_outcome(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = yarl.URL(url)
+    return parsed.scheme.lower(), (parsed.host or "").lower(), parsed.port
+
+
+#: An attempt that would end this close to the deadline (or past it) is capped by the deadline instead: its
+#: timeout is then the deadline's, and running out of it is `DeadlineExceeded`, not a retryable timeout.
+DEADLINE_SLACK = 0.05
+
+
+def attempt_timeout(timeout: float, connect_timeout: float, left: float) -> tuple[aiohttp.ClientTimeout, bool]:
+    """An attempt's aiohttp timeout with `left` seconds to the deadline, and whether the deadline caps it."""
+    if left > timeout + DEADLINE_SLACK:
+        return aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout, ceil_threshold=math.inf), False
+    capped = aiohttp.ClientTimeout(total=left, sock_connect=min(connect_timeout, left), ceil_threshold=math.inf)
+    return capped, True
+
+
+def _session_timeout(config: TransportConfig) -> aiohttp.ClientTimeout:
+    # aiohttp rounds timeouts from `ceil_threshold` (5 s by default) up to the next whole second: never here.
+    return aiohttp.ClientTimeout(total=config.timeout, sock_connect=config.connect_timeout, ceil_threshold=math.inf)
+
+
+class _OwnedSession:
+    """A session the transport opened on one loop, and the async generator that closes it at that loop's end."""
+
+    def __init__(self, session: aiohttp.ClientSession, closer: AsyncGenerator[None, None]) -> None:
+        self.session = session
+        self.closer = closer
+
+    @classmethod
+    def open(cls, config: TransportConfig) -> _OwnedSession:
+        session = aiohttp.ClientSession(timeout=_session_timeout(config))
+        # aiohttp resends GET/PUT/DELETE once by itself when the connection drops; then this transport cannot
+        # see that an earlier transmission may have been performed (a lost DELETE answer would end in a 404
+        # read as NotFound). Every transmission must be an attempt of ours.
+        session._retry_connection = False
+        closer = _close_with_loop(session)
+        _advance(closer)  # parks it at its `yield`: from now on the loop closes it (and the session) at its end
+        return cls(session, closer)
+
+    def retire(self) -> None:
+        """Forget a session that is closed, or whose loop is closed (nothing can close it on its loop any more:
+        it is detached, without a warning), and finish its closer at once (no finalizer on a dead loop)."""
+        if not self.session.closed:
+            self.session.detach()
+        with contextlib.suppress(StopIteration, RuntimeError):
+            self.closer.aclose().send(None)
+
+
 async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
     """Closes `session` when it is closed itself: by `Transport.aclose`, or by the event loop at its end
     (`asyncio.run`/`asyncio.Runner` call `loop.shutdown_asyncgens()`, which closes every unfinished async generator
@@ -848,10 +908,6 @@ def _advance(generator: AsyncGenerator[None, None]) -> None:
     except StopIteration:
         return
     raise AssertionError("the generator suspended before its first yield")  # pragma: no cover
-
-
-async def _finish(generator: AsyncGenerator[None, None]) -> None:
-    await generator.aclose()
 
 
 class _ShownUrl:

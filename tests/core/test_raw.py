@@ -4,6 +4,7 @@ returned whatever its status, `data` sent, unknown keyword arguments refused."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -12,7 +13,7 @@ import accounting_bridge as ab
 from accounting_bridge.http_adapter import HttpAdapter
 from accounting_bridge.ledger import Capability
 from accounting_bridge.testing import FakeSleep
-from accounting_bridge.transport import AuthStrategy, Token, TokenAuth, Transport, TransportConfig
+from accounting_bridge.transport import AuthStrategy, Request, Token, TokenAuth, Transport, TransportConfig
 
 Start = Callable[[web.Application], Awaitable[str]]
 
@@ -102,3 +103,83 @@ async def test_raw_refuses_unknown_keyword_arguments_by_name() -> None:
         with pytest.raises(ab.ConfigurationError, match="one of"):
             await ledger.raw("POST", "/x", json={}, data={"a": "b"})
         assert ledger.adapter.transport.attempts == 0
+
+
+async def test_raw_refuses_an_absolute_url_of_another_origin_before_sending_the_credential(
+    local_server: Start,
+) -> None:
+    seen: list[str] = []
+
+    async def spy(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", spy)
+    base = await local_server(app)
+    elsewhere = await local_server(app)  # same host, another port: another origin
+
+    async def obtain(_transport: Transport) -> Token:
+        return Token(access_token="tok-secret")
+
+    async with make_ledger(base, auth=TokenAuth(store_key="raw-origin", obtain=obtain)) as ledger:
+        with pytest.raises(ab.ConfigurationError, match="origin"):
+            await ledger.raw("GET", f"{elsewhere}/collect")
+        assert seen == [] and ledger.adapter.transport.attempts == 0
+        assert (await ledger.raw("GET", f"{base}/same-origin")).status == 200  # its own origin is fine
+    assert seen == ["Bearer tok-secret"]
+
+
+async def test_the_transport_sends_no_credential_to_another_origin() -> None:
+    async def obtain(_transport: Transport) -> Token:
+        raise AssertionError("no credential is fetched for a refused request")  # pragma: no cover
+
+    transport = Transport(
+        TransportConfig(backend="rawtest", base_url="http://127.0.0.1:9/api"),
+        auth=TokenAuth(store_key="raw-origin-transport", obtain=obtain),
+    )
+    with pytest.raises(ab.ConfigurationError, match="another origin"):
+        await transport.send(Request("GET", "https://collector.example/x"))
+    assert transport.attempts == 0
+    await transport.aclose()
+
+
+@pytest.mark.parametrize(
+    ("headers", "field"),
+    [
+        ({"X-Trace": "a\r\nInjected: 1"}, "headers[X-Trace]"),
+        ({"X-Trace\r\nInjected": "1"}, "headers['X-Trace\\r\\nInjected']"),
+        ({"Bad Name": "1"}, "headers['Bad Name']"),
+        ({"X-Trace": 7}, "headers[X-Trace]"),
+    ],
+)
+async def test_raw_refuses_a_header_that_could_split_the_request(headers: dict[str, Any], field: str) -> None:
+    async with make_ledger("http://127.0.0.1:9") as ledger:
+        with pytest.raises(ab.ValidationError) as info:
+            await ledger.raw("GET", "/x", headers=headers)
+        assert [e.path for e in info.value.errors] == [field]
+        assert "Injected: 1" not in str(info.value)  # the value is never echoed
+        assert ledger.adapter.transport.attempts == 0
+
+
+@pytest.mark.parametrize("params", [{"q": "bad\udcff"}, {"bad\ud800": "1"}])
+async def test_raw_refuses_params_with_a_lone_surrogate(params: dict[str, str]) -> None:
+    async with make_ledger("http://127.0.0.1:9") as ledger:
+        with pytest.raises(ab.ValidationError, match="surrogate") as info:
+            await ledger.raw("GET", "/x", params=params)
+        assert info.value.errors[0].path.startswith("params[")
+        assert ledger.adapter.transport.attempts == 0
+
+
+async def test_raw_sends_a_caller_header_unchanged(local_server: Start) -> None:
+    received: list[str] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        received.append(request.headers["X-Note"])
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/note", echo)
+    async with make_ledger(await local_server(app)) as ledger:
+        assert (await ledger.raw("GET", "/note", headers={"X-Note": "50% off"})).status == 200
+    assert received == ["50% off"]  # not percent-encoded

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import math
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,9 @@ import pytest
 from aiohttp import web
 
 import accounting_bridge as ab
+from accounting_bridge.testing import FakeSleep
 from accounting_bridge.transport import Request, RetryPolicy, Transport, TransportConfig
+from accounting_bridge.transport.http import DEADLINE_SLACK, attempt_timeout
 
 Start = Callable[[web.Application], Awaitable[str]]
 
@@ -379,3 +382,102 @@ async def test_a_closed_ledger_no_longer_caps_its_credential(local_server: Start
     await capped.aclose()
     assert free.limiter.max_concurrency is None
     await free.aclose()
+
+
+# --- attempt timeouts near the deadline ------------------------------------------------------------------------
+
+
+def test_attempt_timeouts_are_never_rounded_up_to_the_next_second() -> None:
+    """aiohttp rounds timeouts of `ceil_threshold` (default 5) seconds or more up to the next second: a 6 s
+    timeout with 6.1 s left could end ~7 s in, past the deadline."""
+    uncapped, capped_by_deadline = attempt_timeout(6.0, 10.0, left=6.1)
+    assert (uncapped.total, uncapped.ceil_threshold, capped_by_deadline) == (6.0, math.inf, False)
+    near, capped_by_deadline = attempt_timeout(6.0, 10.0, left=6.0 + DEADLINE_SLACK / 2)
+    assert (near.total, near.ceil_threshold, capped_by_deadline) == (6.0 + DEADLINE_SLACK / 2, math.inf, True)
+
+
+async def test_the_sessions_default_timeout_is_not_rounded_up() -> None:
+    transport = make_transport("http://127.0.0.1:9", timeout=6.0)
+    assert transport.session.timeout.ceil_threshold == math.inf
+    await transport.aclose()
+
+
+async def _silent(request: web.Request) -> web.StreamResponse:
+    await _until_client_leaves(request)
+    return web.Response()
+
+
+async def test_an_attempt_timeout_just_short_of_the_deadline_ends_as_deadline_exceeded(local_server: Start) -> None:
+    app = web.Application()
+    app.router.add_get("/silent", _silent)
+    transport = make_transport(await local_server(app), timeout=0.3, retry=RetryPolicy(deadline=0.34))
+    started = time.monotonic()
+    with pytest.raises(ab.DeadlineExceeded):
+        await asyncio.wait_for(transport.send(Request("GET", "/silent")), HANG_GUARD)
+    assert time.monotonic() - started < 0.34 + MARGIN
+    assert transport.attempts == 1
+    await transport.aclose()
+
+
+async def test_retries_stopped_by_the_deadline_are_deadline_exceeded(local_server: Start) -> None:
+    async def hang_up(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/flaky", hang_up)
+    transport = make_transport(await local_server(app), retry=RetryPolicy(deadline=1.0, max_retries=3))
+    fake = FakeSleep()
+    transport.sleep, transport.clock = fake, fake.clock  # only the backoff sleeps move the clock
+    with pytest.raises(ab.DeadlineExceeded, match="deadline of 1 s"):
+        await transport.send(Request("GET", "/flaky"))
+    assert transport.attempts == 2  # a third attempt was allowed, but its backoff would end past the deadline
+    await transport.aclose()
+
+
+# --- an over-limit answer to a resend ------------------------------------------------------------------------
+
+
+def _lost_then(status: int) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The first attempt is performed but its answer lost (connection dropped); resends get `status` with a
+    body larger than the test's max_response_bytes."""
+    calls = {"n": 0}
+
+    async def handler(request: web.Request) -> web.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            assert request.transport is not None
+            request.transport.close()
+        return web.Response(status=status, body=b"x" * 5000)
+
+    return handler
+
+
+async def test_a_delete_whose_resend_gets_an_over_limit_404_is_confirmed(local_server: Start) -> None:
+    app = web.Application()
+    app.router.add_delete("/doc/1", _lost_then(404))
+    transport = make_transport(await local_server(app), max_response_bytes=4096)
+    transport.sleep = FakeSleep()
+    response = await transport.send(Request("DELETE", "/doc/1"))
+    assert response.confirmed_by_lookup and response.status == 404
+    await transport.aclose()
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(409, "confirmed"), (422, "unknown")])
+async def test_an_over_limit_answer_after_a_lost_write_never_hides_that_it_landed(
+    local_server: Start, status: int, outcome: str
+) -> None:
+    app = web.Application()
+    app.router.add_post("/invoices", _lost_then(status))
+    transport = make_transport(await local_server(app), max_response_bytes=4096)
+    transport.sleep = FakeSleep()
+    request = Request("POST", "/invoices", json={}, reference="R-9", conflict_means_landed=True)
+    if outcome == "confirmed":
+        assert (await transport.send(request)).confirmed_by_lookup
+    else:
+        with pytest.raises(ab.WriteOutcomeUnknown) as info:
+            await transport.send(request)
+        assert info.value.reference == "R-9"
+    assert transport.attempts == 2
+    await transport.aclose()

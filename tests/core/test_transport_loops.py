@@ -8,8 +8,11 @@ import asyncio
 import gc
 import logging
 import socket
+import threading
 import warnings
-from collections.abc import Iterator
+import weakref
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -17,6 +20,8 @@ from aiohttp import web
 
 import accounting_bridge as ab
 from accounting_bridge.transport import Request, Transport, TransportConfig
+
+_T = TypeVar("_T")
 
 
 async def _ok(request: web.Request) -> web.Response:
@@ -147,3 +152,121 @@ def test_a_session_whose_loop_closed_without_closing_it_is_dropped_quietly(
     assert first.closed
     assert not [w for w in caught if "Unclosed" in str(w.message)]
     assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
+
+
+class _ServedFromAThread:
+    """A local server on an event loop of its own thread; it holds the first `expected` requests until all of
+    them have arrived, so that their answers go out only while they are all in flight at once."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.arrived = 0
+        self.loop = asyncio.new_event_loop()
+        self.all_arrived = asyncio.Event()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runner = self._run(self._start())
+
+    def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    async def _start(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._held)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        return runner
+
+    async def _held(self, request: web.Request) -> web.Response:
+        self.arrived += 1
+        if self.arrived == self.expected:
+            self.all_arrived.set()
+        await asyncio.wait_for(self.all_arrived.wait(), timeout=10)  # a guard against a hang, never reached
+        return web.json_response({"ok": True}, status=201 if request.method == "POST" else 200)
+
+    def close(self) -> None:
+        self._run(self.runner.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+def test_one_ledger_serves_two_event_loops_in_two_threads_at_the_same_time() -> None:
+    """Each loop gets a session of its own: opening one for a loop never closes the other loop's live session
+    (before, its GETs failed with a bare RuntimeError and its POSTs ended as WriteOutcomeUnknown)."""
+    # The limiter lets a loop's first request go alone (it learns the limits from its answer): one from each
+    # loop is held until both are in flight, then the second of each follows.
+    server = _ServedFromAThread(expected=2)
+    transport = Transport(TransportConfig(backend="loops", base_url=f"http://127.0.0.1:{server.port}"))
+    outcomes: dict[str, list[object]] = {}
+
+    def worker(name: str) -> None:
+        async def both() -> list[object]:
+            sends = (transport.send(Request(method, "/items")) for method in ("GET", "POST"))
+            answers = await asyncio.gather(*sends, return_exceptions=True)
+            return [a.status if isinstance(a, ab.transport.Response) else repr(a) for a in answers]
+
+        outcomes[name] = asyncio.run(both())
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("first", "second")]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        server.close()
+    assert outcomes == {"first": [200, 201], "second": [200, 201]}
+    assert server.arrived == 4
+    assert transport.attempts == 4
+    asyncio.run(transport.aclose())
+
+
+async def test_a_session_closed_under_a_request_is_a_configuration_error(local_server) -> None:
+    """aiohttp's bare RuntimeError("Session is closed") never escapes: the ledger was closed meanwhile."""
+    base = await local_server(_app())
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    class SlowAuth(ab.transport.NoAuth):
+        async def apply(self, transport: Transport, headers: dict[str, str], params: dict[str, str]) -> object:
+            entered.set()
+            await release.wait()
+            return None
+
+    transport = Transport(TransportConfig(backend="loops", base_url=base), auth=SlowAuth())
+    sending = asyncio.ensure_future(transport.send(Request("POST", "/invoices", json={})))
+    await entered.wait()  # the request has its session and waits for the credential
+    await transport.aclose()
+    release.set()
+    with pytest.raises(ab.ConfigurationError, match="session was closed"):
+        await sending
+
+
+def _app() -> web.Application:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", _ok)
+    return app
+
+
+def test_sessions_of_closed_loops_are_dropped_and_their_loops_freed(listening_socket: socket.socket) -> None:
+    transport = Transport(TransportConfig(backend="loops", base_url=_base(listening_socket)))
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def one_run() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        runner = await _serving(listening_socket)
+        try:
+            assert (await transport.send(Request("GET", "/items"))).status == 200
+            assert list(transport._owned) == [asyncio.get_running_loop()]  # earlier (closed) loops were dropped
+        finally:
+            await runner.cleanup()
+
+    for _ in range(3):
+        asyncio.run(one_run())
+    asyncio.run(transport.aclose())
+    gc.collect()
+    assert [ref for ref in loops if ref() is not None] == []
+    assert len(transport._owned) == 0
