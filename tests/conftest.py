@@ -13,6 +13,15 @@ from aiohttp import web
 from aioresponses import aioresponses
 
 from accounting_bridge.testing import FakeSleep
+from accounting_bridge.transport import auth as auth_module
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_tokens() -> Iterator[None]:
+    """Tokens are shared by every ledger of a credential in the process: each test starts as a new process."""
+    auth_module._TOKENS.clear()
+    yield
+    auth_module._TOKENS.clear()
 
 
 class ShimResponse(aiohttp.ClientResponse):

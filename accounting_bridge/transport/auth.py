@@ -1,15 +1,19 @@
 """Auth strategies: api keys (query or header), bearer tokens, OAuth2 grants and logins, with single-flight refresh.
 
 A strategy adds its credential to a request (`apply`) and, after a 401, may renew it once (`renew_after_401`).
-Token-based strategies keep one `TokenSlot` per credential per event loop: however many requests find the token
-expired or refused at once, exactly one renewal runs, in its own task (a caller that is cancelled or times out
-stops waiting, the renewal completes), and a rotated refresh token is saved to the caller's `TokenStore` before
-the new access token is used. Tokens are bound to the secret they were obtained with (`credential_binding`).
+Token-based strategies keep one `TokenSlot` per credential in the process, shared by every event loop and thread:
+however many requests (in however many loops) find the token expired or refused at once, one renewal runs, in its
+own task (a caller that is cancelled or times out stops waiting, the renewal completes), and a rotated refresh
+token is saved to the caller's `TokenStore` before the new access token is used. A save cut off by the end of the
+loop is finished first; a failed save is retried by later callers. Tokens are bound to the secret they were
+obtained with (`credential_binding`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import datetime as _dt
 import functools
 import hashlib
@@ -209,9 +213,10 @@ Refresh = Callable[["Transport", Token], Awaitable[Token]]
 
 
 class TokenSlot:
-    """The current token of one credential in one event loop, and its single in-flight renewal.
+    """The current token of one credential in this process, shared by every event loop and thread using it.
 
-    Holds nothing bound to the loop once a renewal has ended (no lock, no future): a closed loop can be freed.
+    Holds no asyncio object (a loop that ends leaves nothing behind here); the renewal in flight is known by a
+    thread-safe `_Renewal`, its task only to the loop running it (`_SLOTS`).
     """
 
     def __init__(self) -> None:
@@ -220,41 +225,76 @@ class TokenSlot:
         #: What this process last read from or wrote to the store: a different stored token was written by
         #: someone else (another process renewed), the same one is ours (perhaps older than `token`).
         self.stored: Token | None = None
+        #: A token obtained but not saved yet (the save failed or was cut off): saved before it is used again.
+        self.unsaved: Token | None = None
         self.renewals = 0
-        #: The renewal in flight (store look-up, token request, save), shared by every caller that needs it.
-        self.renewal: asyncio.Task[Token] | None = None
+        #: The renewal in flight (store look-up, token request, save), shared by every caller in every loop.
+        self.renewal: _Renewal | None = None
+
+    def empty(self) -> bool:
+        return self.token is None and self.unsaved is None and self.renewal is None
 
 
-_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, TokenSlot]] = weakref.WeakKeyDictionary()
+@attrs.define(eq=False)
+class _Renewal:
+    """A renewal in flight: its outcome for callers in any loop, the loop running it and the transport it uses."""
+
+    outcome: concurrent.futures.Future[Token]
+    loop: weakref.ref[asyncio.AbstractEventLoop]
+    transport: Transport
+
+    def stalled(self) -> bool:
+        """Its loop is gone, closed or stopped: the renewal cannot end, nobody should wait for it."""
+        loop = self.loop()
+        return loop is None or loop.is_closed() or not loop.is_running()
+
+
+class _RenewalAbandoned(Exception):
+    """The renewal was cancelled in its own loop (that loop is ending): callers in other loops renew themselves."""
+
+
+#: The token of every credential (slot key) in this process. Guarded by `_REGISTRY_LOCK`.
+_TOKENS: dict[str, TokenSlot] = {}
+#: Per event loop, the task of each renewal running in it (by slot key): gone when it ends.
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[Token]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _same_token(a: Token | None, b: Token | None) -> bool:
     return a is not None and b is not None and a.access_token == b.access_token and a.refresh_token == b.refresh_token
 
 
-def _slot(key: str) -> TokenSlot:
-    loop = asyncio.get_running_loop()
+def _existing_slot(key: str) -> TokenSlot | None:
+    with _REGISTRY_LOCK:
+        return _TOKENS.get(key)
+
+
+def _loop_tasks(loop: asyncio.AbstractEventLoop) -> dict[str, asyncio.Task[Token]]:
+    """Call with `_REGISTRY_LOCK` held."""
     per_loop = _SLOTS.get(loop)
     if per_loop is None:
-        with _REGISTRY_LOCK:
-            _forget_closed_loops()
-            per_loop = _SLOTS.setdefault(loop, {})
-    slot = per_loop.get(key)
-    if slot is None:
-        slot = per_loop[key] = TokenSlot()
-    return slot
+        _forget_closed_loops()
+        per_loop = _SLOTS[loop] = {}
+    return per_loop
 
 
 def _forget_closed_loops() -> None:
-    """Drop the tokens of loops that are closed but still referenced elsewhere (their tokens are of no use)."""
+    """Drop the entries of loops that are closed but still referenced elsewhere (their tasks can never end)."""
     for loop in [loop for loop in list(_SLOTS.keys()) if loop.is_closed()]:
         _SLOTS.pop(loop, None)
 
 
-def _settle(task: asyncio.Task[Token]) -> None:
-    """Collect a renewal's outcome even when every caller that waited for it was cancelled (no warning)."""
-    if not task.cancelled():
-        task.exception()
+def _pass_on(outcome: concurrent.futures.Future[Token], task: asyncio.Task[Token]) -> None:
+    """Hand a renewal's outcome to the callers of every loop (and collect it: no 'never retrieved' warning)."""
+    if outcome.done():
+        return
+    if task.cancelled():
+        outcome.set_exception(_RenewalAbandoned())
+    elif (error := task.exception()) is not None:
+        outcome.set_exception(error)
+    else:
+        outcome.set_result(task.result())
 
 
 @attrs.define
@@ -266,7 +306,8 @@ class TokenAuth:
     from the store. A stored token of another binding (or of none, saved before bindings existed) only lends its
     refresh token, and only when `refresh_proves_secret` (the refresh request itself presents the secret, as the
     OAuth2 refresh grant with a client secret does); otherwise a new token is obtained.
-    Ledgers of one credential and binding in one process share the token and its single-flight renewal.
+    Ledgers of one credential and binding in one process share the token and its single-flight renewal, in every
+    event loop and thread.
     """
 
     store_key: str
@@ -313,8 +354,9 @@ class TokenAuth:
 
     @property
     def renewals(self) -> int:
-        """How many times the token of this credential was obtained or refreshed in this event loop."""
-        return _slot(self._slot_key).renewals
+        """How many times the token of this credential was obtained or refreshed in this process."""
+        slot = _existing_slot(self._slot_key)
+        return slot.renewals if slot is not None else 0
 
     def usable(self, token: Token | None) -> bool:
         """True if `token` may be sent by this credential now: ours, with an access token, not about to expire."""
@@ -326,12 +368,13 @@ class TokenAuth:
         )
 
     async def token(self, transport: Transport) -> Token:
-        slot = _slot(self._slot_key)
-        current = slot.token
-        if (slot.loaded or self.store is None) and self.usable(current):
-            assert current is not None
-            return current
-        return await self._shared_renewal(transport, slot, refused=None)
+        slot = _existing_slot(self._slot_key)
+        if slot is not None and slot.unsaved is None and (slot.loaded or self.store is None):
+            current = slot.token
+            if self.usable(current):
+                assert current is not None
+                return current
+        return await self._shared_renewal(transport, refused=None)
 
     async def apply(self, transport: Transport, headers: dict[str, str], params: dict[str, str]) -> object:
         token = await self.token(transport)
@@ -340,38 +383,97 @@ class TokenAuth:
         return token
 
     async def renew_after_401(self, transport: Transport, used: object) -> bool:
-        slot = _slot(self._slot_key)
         for _ in range(3):  # a renewal already in flight may end before it saw the refusal: then one of our own
-            if slot.token is not None and slot.token is not used:
+            slot = _existing_slot(self._slot_key)
+            current = slot.token if slot is not None else None
+            if current is not None and current is not used:
                 break
-            await self._shared_renewal(transport, slot, refused=slot.token)
+            await self._shared_renewal(transport, refused=current)
         return True
 
     def secrets(self) -> tuple[str, ...]:
         return ()  # tokens are handed to the transport's redactor as they are used (see `apply`)
 
+    async def settle(self, transport: Transport, timeout: float = 5.0) -> None:
+        """Let the renewal that `transport` runs in this loop end (at most `timeout` seconds), so that closing
+        the transport's session does not cut off a token request the server may already have answered by
+        rotating the refresh token. Its outcome is for its callers: nothing is raised here."""
+        loop = asyncio.get_running_loop()
+        with _REGISTRY_LOCK:
+            slot = _TOKENS.get(self._slot_key)
+            task = _SLOTS.get(loop, {}).get(self._slot_key)
+            ours = slot is not None and slot.renewal is not None and slot.renewal.transport is transport
+        if task is not None and ours:
+            await asyncio.wait({task}, timeout=timeout)
+
     # --- the single-flight renewal ------------------------------------------------------------------------------
 
-    async def _shared_renewal(self, transport: Transport, slot: TokenSlot, *, refused: Token | None) -> Token:
-        """Join the renewal in flight, or start one. It runs in its own task: a caller that is cancelled (or
-        times out) stops waiting, but the token request and the save of a rotated refresh token complete."""
-        task = slot.renewal
-        if task is None or task.done():
-            task = asyncio.get_running_loop().create_task(self._renewal(transport, slot, refused))
-            task.add_done_callback(_settle)
-            slot.renewal = task
-        return await asyncio.shield(task)
+    async def _shared_renewal(self, transport: Transport, *, refused: Token | None) -> Token:
+        """Join the renewal in flight (in any loop), or start one. It runs in its own task: a caller that is
+        cancelled (or times out) stops waiting, but the token request and the save of a rotated refresh token
+        complete."""
+        for attempt in range(3):
+            renewal, task = self._join_or_start(transport, refused)
+            try:
+                if task is not None:
+                    return await asyncio.shield(task)
+                return await asyncio.shield(asyncio.wrap_future(renewal.outcome))
+            except (_RenewalAbandoned, ConfigurationError) as exc:
+                if attempt == 2 or not self._may_retry_on(transport, renewal, exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _renewal(self, transport: Transport, slot: TokenSlot, refused: Token | None) -> Token:
-        try:
-            return await self._renew(transport, slot, refused)
-        finally:
-            if slot.renewal is asyncio.current_task():
-                slot.renewal = None  # no finished task (nor its loop) stays referenced
+    @staticmethod
+    def _may_retry_on(transport: Transport, renewal: _Renewal, exc: Exception) -> bool:
+        """A renewal that another ledger's transport gave up (its loop ended, or the ledger was closed) is no
+        answer for a caller whose own ledger is open: it renews on its own transport."""
+        if renewal.transport is transport:
+            return False
+        return isinstance(exc, _RenewalAbandoned) or bool(getattr(renewal.transport, "_closed", False))
+
+    def _join_or_start(
+        self, transport: Transport, refused: Token | None
+    ) -> tuple[_Renewal, asyncio.Task[Token] | None]:
+        """The renewal to wait for and, when it runs in this loop, its task."""
+        loop = asyncio.get_running_loop()
+        with _REGISTRY_LOCK:
+            slot = _TOKENS.get(self._slot_key)
+            if slot is None:
+                slot = _TOKENS[self._slot_key] = TokenSlot()
+            renewal = slot.renewal
+            if renewal is not None and not renewal.outcome.done():
+                if renewal.loop() is loop:
+                    return renewal, _loop_tasks(loop)[self._slot_key]
+                if not renewal.stalled():
+                    return renewal, None
+            renewal = slot.renewal = _Renewal(concurrent.futures.Future(), weakref.ref(loop), transport)
+            task = loop.create_task(self._renew(transport, slot, refused))
+            _loop_tasks(loop)[self._slot_key] = task
+        task.add_done_callback(functools.partial(self._renewal_ended, slot, renewal))
+        return renewal, task
+
+    def _renewal_ended(self, slot: TokenSlot, renewal: _Renewal, task: asyncio.Task[Token]) -> None:
+        """Forget the renewal (nothing keeps its loop), drop a slot left with nothing, tell the other loops."""
+        loop = renewal.loop()
+        with _REGISTRY_LOCK:
+            per_loop = _SLOTS.get(loop) if loop is not None else None
+            if loop is not None and per_loop is not None and per_loop.get(self._slot_key) is task:
+                del per_loop[self._slot_key]
+                if not per_loop:
+                    del _SLOTS[loop]  # a loop with no renewal in flight is not held here at all
+            if slot.renewal is renewal:
+                slot.renewal = None
+            if slot.empty() and _TOKENS.get(self._slot_key) is slot:
+                del _TOKENS[self._slot_key]  # e.g. a wrong secret: its attempts leave nothing behind
+        _pass_on(renewal.outcome, task)
 
     async def _renew(self, transport: Transport, slot: TokenSlot, refused: Token | None) -> Token:
-        """Look at the store (another process may have renewed), then renew unless a usable token is left and
-        none was `refused` (after a 401 we renew, with the freshest refresh token: never a spent one)."""
+        """Save a token left unsaved, look at the store (another process may have renewed), then renew unless a
+        usable token is left and none was `refused` (after a 401 we renew, with the freshest refresh token: never
+        a spent one)."""
+        if slot.unsaved is not None:
+            with contextlib.suppress(Exception):  # the caller whose renewal failed to save heard of it
+                await self._save(slot, slot.unsaved)
         current = slot.token
         if self.store is not None:
             current = self._adopt(slot, await self.store.load(self.store_key), current)
@@ -385,14 +487,31 @@ class TokenAuth:
         new = self._as_issued(await self._fetch(transport, current))
         transport.redactor.rotate(self._slot_key, new.access_token, new.refresh_token)
         slot.renewals += 1
-        try:
-            if self.store is not None:
-                await self.store.save(self.store_key, new)  # persist a rotated refresh token before using it
-                slot.stored = new
-        finally:
-            # Even if saving failed, the old refresh token is spent: keep the new one rather than lose it.
-            slot.token, slot.loaded = new, True
+        # The old refresh token is spent: the new one is kept in process at once, and saved before it is used.
+        slot.token, slot.loaded = new, True
+        if self.store is not None:
+            slot.unsaved = new
+            await self._save(slot, new)
         return new
+
+    async def _save(self, slot: TokenSlot, token: Token) -> None:
+        """Persist a (rotated) token. A failure leaves it in `slot.unsaved`, to be saved again by the next caller;
+        a cancellation (the loop is ending) is honoured only once the save is done."""
+        assert self.store is not None
+        interrupted = False
+        while True:
+            try:
+                await self.store.save(self.store_key, token)
+                break
+            except asyncio.CancelledError:
+                if interrupted:
+                    raise
+                interrupted = True
+        slot.stored = token
+        if slot.unsaved is token:
+            slot.unsaved = None
+        if interrupted:
+            raise asyncio.CancelledError
 
     def _adopt(self, slot: TokenSlot, stored: Token | None, current: Token | None) -> Token | None:
         """The token to go on with, given what the store holds now."""

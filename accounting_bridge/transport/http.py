@@ -339,6 +339,9 @@ class Transport:
             limiter.drop_cap(self)
         if not self._owns_session:
             return
+        settle = getattr(self.auth, "settle", None)
+        if settle is not None:  # a token request cut off after the server rotated the refresh token loses it
+            await settle(self)
         with self._owned_lock:
             owned = self._owned.pop(asyncio.get_running_loop(), None)
             self._drop_sessions_of_closed_loops()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
@@ -53,32 +54,44 @@ class Redactor:
         self._last_rotated: dict[str, tuple[str | None, ...]] = {}
         self._pattern: re.Pattern[str] | None = None
         self._stale = False  # the set changed: the pattern is rebuilt when next needed, not on every change
+        self._changes = 0  # counts changes: a rebuild that saw a change happen meanwhile leaves the pattern stale
+        self._pattern_of = 0  # the change count `_pattern` was built from
+        #: Ledgers are used from several threads (event loops): changes and the pattern swap are serialized.
+        self._lock = threading.Lock()
         self.add(*secrets)
 
     def __repr__(self) -> str:
         return f"Redactor(<{len(self)} secrets>)"
 
     def __len__(self) -> int:
-        return len(self._all())
+        with self._lock:
+            return len(self._all())
 
     def add(self, *secrets: str | None) -> None:
         """Secrets redacted for the lifetime of this redactor (client secrets, passwords, api keys)."""
-        fresh = _spellings(secrets) - self._fixed
-        if fresh:
-            self._fixed |= fresh
-            self._stale = True
+        with self._lock:
+            fresh = _spellings(secrets) - self._fixed
+            if fresh:
+                self._fixed |= fresh
+                self._changed()
 
     def rotate(self, name: str, *secrets: str | None) -> None:
         """The current value(s) of a rotating secret (e.g. the token of one credential). The previous value stays
         redacted (requests may still be in flight with it); older ones are dropped. Cheap when unchanged."""
         if self._last_rotated.get(name) == secrets:
             return  # the common case: every request of a token's lifetime
-        self._last_rotated[name] = secrets
         forms = frozenset(_spellings(secrets))
-        current, _previous = self._rotating.get(name, (frozenset(), frozenset()))
-        if not forms or forms == current:
-            return
-        self._rotating[name] = (forms, current)
+        with self._lock:
+            self._last_rotated[name] = secrets
+            current, _previous = self._rotating.get(name, (frozenset(), frozenset()))
+            if not forms or forms == current:
+                return
+            self._rotating[name] = (forms, current)
+            self._changed()
+
+    def _changed(self) -> None:
+        """Call with the lock held."""
+        self._changes += 1
         self._stale = True
 
     def _all(self) -> set[str]:
@@ -88,11 +101,19 @@ class Redactor:
         return every
 
     def _current_pattern(self) -> re.Pattern[str] | None:
-        if self._stale:
+        if not self._stale:
+            return self._pattern
+        with self._lock:
+            seen = self._changes
             ordered = sorted(self._all(), key=len, reverse=True)
-            self._pattern = re.compile("|".join(_secret_pattern(s) for s in ordered)) if ordered else None
-            self._stale = False
-        return self._pattern
+        # compiled without the lock (it can be slow); a change meanwhile keeps the flag: rebuilt on the next use
+        pattern = re.compile("|".join(_secret_pattern(s) for s in ordered)) if ordered else None
+        with self._lock:
+            if seen > self._pattern_of:  # never replace a pattern built from a later set
+                self._pattern, self._pattern_of = pattern, seen
+            if self._changes == seen:
+                self._stale = False
+        return pattern
 
     def text(self, value: str) -> str:
         pattern = self._current_pattern()

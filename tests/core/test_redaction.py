@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 
 import pytest
 from aiohttp import web
@@ -172,3 +173,27 @@ def test_the_pattern_is_rebuilt_only_when_needed_and_changed(monkeypatch: pytest
         "*** *** a-new-access-token-97"
     )
     assert len(compiled) == 1
+
+
+def test_a_token_rotated_by_another_thread_during_a_rebuild_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from accounting_bridge.transport import redact
+
+    redactor = Redactor(["client-secret-value"])
+    redactor.rotate("credential", "old-access-token-value")
+    compile_pattern = re.compile
+    rotated: list[bool] = []
+
+    def compile_while_another_thread_rotates(pattern: str, *args: int) -> re.Pattern[str]:
+        if not rotated:  # another thread (event loop) renews the token while this one rebuilds the pattern
+            rotated.append(True)
+            other = threading.Thread(target=redactor.rotate, args=("credential", "new-access-token-value"))
+            other.start()
+            other.join()
+        return compile_pattern(pattern, *args)
+
+    monkeypatch.setattr(redact.re, "compile", compile_while_another_thread_rotates)
+    redactor.text("rebuild")
+    monkeypatch.setattr(redact.re, "compile", compile_pattern)
+    assert rotated
+    assert redactor.text("Bearer new-access-token-value") == "Bearer ***"
+    assert redactor.text("Bearer old-access-token-value") == "Bearer ***"  # the previous one stays masked

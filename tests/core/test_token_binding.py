@@ -8,9 +8,18 @@ import pytest
 
 import accounting_bridge as ab
 from accounting_bridge.transport import MemoryTokenStore, Token, TokenAuth, Transport, TransportConfig
+from accounting_bridge.transport import auth as auth_module
 from accounting_bridge.transport.auth import credential_binding
 
 SECRET = "the-right-secret-value"
+
+
+@pytest.fixture(autouse=True)
+def no_tokens_of_earlier_tests() -> None:
+    """Tokens are shared process-wide per key and binding: every test here starts with none."""
+    with auth_module._REGISTRY_LOCK:
+        auth_module._TOKENS.clear()
+
 KEY = "app:client-1"
 
 

@@ -52,13 +52,13 @@ def test_closed_event_loops_are_freed() -> None:
     assert alive == []
 
 
-def test_a_closed_loop_still_referenced_elsewhere_holds_no_token() -> None:
+def test_a_closed_loop_still_referenced_elsewhere_holds_nothing_and_its_token_lives_on() -> None:
     auth, transport = make_auth()
     kept = asyncio.new_event_loop()  # the caller keeps a reference to it
     try:
-        kept.run_until_complete(auth.token(transport))
-        assert auth_module._SLOTS[kept]  # its slot holds a token while the loop is open
+        first = kept.run_until_complete(auth.token(transport))
+        assert kept not in auth_module._SLOTS  # no renewal in flight: nothing of the loop is held
     finally:
         kept.close()
-    asyncio.run(auth.token(transport))  # the next loop to use a token
-    assert kept not in auth_module._SLOTS
+    assert asyncio.run(auth.token(transport)) is first  # the token is the process's, not the closed loop's
+    assert auth.renewals == 1

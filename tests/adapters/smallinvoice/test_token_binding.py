@@ -15,6 +15,7 @@ from accounting_bridge.adapters.smallinvoice import token_binding
 from accounting_bridge.adapters.smallinvoice.sandbox import SmallInvoiceSandbox
 
 import accounting_bridge as ab
+from accounting_bridge.transport import auth as auth_module
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
 
@@ -26,9 +27,15 @@ async def owner_id(ledger: ab.Ledger) -> int:
     return int((await ledger.adapter.owner())["id"])  # type: ignore[attr-defined]
 
 
-def in_another_process(work: Callable[[], Coroutine[Any, Any, None]]) -> Coroutine[Any, Any, None]:
-    """Run `work` in its own event loop and thread: nothing cached in this process's loop is visible to it."""
-    return asyncio.to_thread(asyncio.run, work())
+async def in_another_process(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run `work` in its own event loop and thread, with tokens of its own: nothing this process holds in memory
+    (tokens are shared by every loop of a process) is visible to it."""
+    ours = auth_module._TOKENS
+    auth_module._TOKENS = {}
+    try:
+        await asyncio.to_thread(asyncio.run, work())
+    finally:
+        auth_module._TOKENS = ours
 
 
 async def test_in_process_a_wrong_secret_never_gets_the_cached_token(
