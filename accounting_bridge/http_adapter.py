@@ -62,6 +62,13 @@ class HttpAdapter(AdapterBase):
                 "the ledger's credential is sent with it",
                 backend=self.name,
             )
+        if not isinstance(method, str) or _HEADER_NAME.fullmatch(method) is None:
+            # aiohttp would raise a bare ValueError, after the credential was applied
+            raise ValidationError(FieldError("method", "is not an HTTP method (token characters only)"),
+                                  backend=self.name)  # fmt: skip
+        if body is not None and not isinstance(body, (bytes, str)):
+            raise ValidationError(FieldError("body", f"must be bytes or str, not {type(body).__name__}"),
+                                  backend=self.name)  # fmt: skip
         _check_headers(headers or {}, self.name)
         _check_params(params or {}, self.name)
         form: Mapping[str, str] | None = None
@@ -104,6 +111,11 @@ def _check_params(params: Mapping[Any, Any], backend: str) -> None:
     """Query parameters are UTF-8 encoded: a lone surrogate cannot be, refuse it before any I/O."""
     problems: list[FieldError] = []
     for key, value in params.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            wrong = key if not isinstance(key, str) else value
+            problem = f"names and values must be text, not {type(wrong).__name__}"
+            problems.append(FieldError(f"params[{key!r}]", problem))
+            continue
         for part, which in ((key, "its name "), (value, "")):
             found = _LONE_SURROGATE.search(part) if isinstance(part, str) else None
             if found:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
-from ..errors import AuthenticationError, ConfigurationError, ResponseError
+from ..errors import AuthenticationError, ConfigurationError, ResponseError, TransportError
 
 if TYPE_CHECKING:
     from .http import Transport
@@ -418,18 +418,24 @@ class TokenAuth:
                 if task is not None:
                     return await asyncio.shield(task)
                 return await asyncio.shield(asyncio.wrap_future(renewal.outcome))
-            except (_RenewalAbandoned, ConfigurationError) as exc:
-                if attempt == 2 or not self._may_retry_on(transport, renewal, exc):
+            except _RenewalAbandoned:
+                # The loop running it ended (another thread's `asyncio.run`, even on this same ledger): no answer
+                # for a caller whose loop still runs; it renews itself.
+                if attempt == 2:
+                    raise TransportError(
+                        "the token renewal was abandoned three times: the event loops running it ended",
+                        backend=transport.backend,
+                    ) from None
+            except ConfigurationError:
+                if attempt == 2 or not self._renewed_on_closed_ledger(transport, renewal):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _may_retry_on(transport: Transport, renewal: _Renewal, exc: Exception) -> bool:
-        """A renewal that another ledger's transport gave up (its loop ended, or the ledger was closed) is no
-        answer for a caller whose own ledger is open: it renews on its own transport."""
-        if renewal.transport is transport:
-            return False
-        return isinstance(exc, _RenewalAbandoned) or bool(getattr(renewal.transport, "_closed", False))
+    def _renewed_on_closed_ledger(transport: Transport, renewal: _Renewal) -> bool:
+        """A renewal that another, since closed ledger ran is no answer for a caller whose own ledger is open:
+        it renews on its own transport."""
+        return renewal.transport is not transport and bool(getattr(renewal.transport, "_closed", False))
 
     def _join_or_start(
         self, transport: Transport, refused: Token | None

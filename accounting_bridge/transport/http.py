@@ -333,15 +333,17 @@ class Transport:
     async def aclose(self) -> None:
         """Close the ledger: this loop's session now; the sessions of other open loops (other threads) close
         when their loops end, so requests in flight there are not cut off."""
+        settle = getattr(self.auth, "settle", None)
+        if settle is not None and not self._closed:
+            # Whoever owns the session, closing it under a token request the server has answered by rotating the
+            # refresh token would lose that token: let this transport's renewal end first.
+            await settle(self)
         self._closed = True
         limiter = existing_limiter(self.backend, self.auth.credential_id)
         if limiter is not None:
             limiter.drop_cap(self)
         if not self._owns_session:
             return
-        settle = getattr(self.auth, "settle", None)
-        if settle is not None:  # a token request cut off after the server rotated the refresh token loses it
-            await settle(self)
         with self._owned_lock:
             owned = self._owned.pop(asyncio.get_running_loop(), None)
             self._drop_sessions_of_closed_loops()

@@ -183,3 +183,22 @@ async def test_raw_sends_a_caller_header_unchanged(local_server: Start) -> None:
     async with make_ledger(await local_server(app)) as ledger:
         assert (await ledger.raw("GET", "/note", headers={"X-Note": "50% off"})).status == 200
     assert received == ["50% off"]  # not percent-encoded
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda ledger: ledger.raw("GE T", "customers"), "method"),
+        (lambda ledger: ledger.raw("GET\r\n", "customers"), "method"),
+        (lambda ledger: ledger.raw("GET", "customers", params={"a": None}), "params['a']"),
+        (lambda ledger: ledger.raw("GET", "customers", params={1: "x"}), "params[1]"),
+        (lambda ledger: ledger.raw("POST", "customers", body=5), "body"),
+    ],
+    ids=["space-in-method", "crlf-in-method", "none-param", "int-param-name", "int-body"],
+)
+async def test_raw_refuses_a_bad_method_param_or_body_before_sending(call: Any, field: str) -> None:
+    async with ab.connect("runmyaccounts", tenant="demo", api_key="raw-secret-key", base_url="http://127.0.0.1:9") as ledger:
+        with pytest.raises(ab.ValidationError) as info:
+            await call(ledger)
+        assert field in info.value.fields
+        assert ledger.adapter.transport.attempts == 0  # type: ignore[attr-defined]

@@ -213,7 +213,13 @@ def test_renewal_is_single_flight_across_threads() -> None:
     assert server.calls == 1
 
 
-async def test_a_waiter_renews_on_its_own_transport_when_the_renewing_ledger_was_closed() -> None:
+async def test_a_waiter_renews_on_its_own_transport_when_the_renewing_ledger_was_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def gave_up_waiting(_self: TokenAuth, _transport: Transport, timeout: float = 5.0) -> None:
+        return None  # as when closing waited its 5 s for the renewal in vain
+
+    monkeypatch.setattr(TokenAuth, "settle", gave_up_waiting)
     release = asyncio.Event()
     calls: list[Transport] = []
 
@@ -249,3 +255,61 @@ async def test_failed_attempts_leave_no_token_slots_behind() -> None:
             await auth.token(transport_for(auth))
     assert not [key for key in auth_module._TOKENS if key.startswith(KEY)]
     assert asyncio.get_running_loop() not in auth_module._SLOTS
+
+
+def test_a_waiter_in_another_thread_renews_itself_when_the_renewing_loop_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One ledger (one transport) used by two threads: the loop that runs the renewal ends under it; the waiter in
+    the other thread gets a token of its own renewal, never the private `_RenewalAbandoned`."""
+    first_entered, first_thread_ready, second_joined = threading.Event(), threading.Event(), threading.Event()
+    obtained: list[str] = []
+
+    async def obtain(_transport: Transport) -> Token:
+        obtained.append(threading.current_thread().name)
+        if len(obtained) == 1:
+            first_entered.set()
+            await asyncio.get_running_loop().create_future()  # answered never: its loop ends first
+        return Token(access_token="second-secretvalue", binding=BINDING)
+
+    auth = TokenAuth(store_key=KEY, obtain=obtain, binding=BINDING)
+    transport = transport_for(auth)
+    original = TokenAuth._join_or_start
+
+    def spying(self: TokenAuth, *args: object, **kwargs: object) -> object:
+        joined = original(self, *args, **kwargs)  # type: ignore[arg-type]
+        if threading.current_thread().name == "second":
+            second_joined.set()
+        return joined
+
+    monkeypatch.setattr(TokenAuth, "_join_or_start", spying)
+    outcome: list[object] = []
+
+    def first() -> None:
+        async def main() -> None:
+            asyncio.get_running_loop().create_task(auth.token(transport))
+            await asyncio.to_thread(first_entered.wait, 10)
+            first_thread_ready.set()
+            await asyncio.to_thread(second_joined.wait, 10)  # then this asyncio.run ends, cancelling the renewal
+
+        asyncio.run(main())
+
+    def second() -> None:
+        first_thread_ready.wait(10)
+
+        async def main() -> None:
+            try:
+                outcome.append(await auth.token(transport))
+            except BaseException as exc:  # the test reports what escaped
+                outcome.append(exc)
+
+        asyncio.run(main())
+
+    threads = [threading.Thread(target=first, name="first"), threading.Thread(target=second, name="second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(outcome) == 1 and isinstance(outcome[0], Token), outcome
+    assert outcome[0].access_token == "second-secretvalue"
+    assert obtained == ["first", "second"]

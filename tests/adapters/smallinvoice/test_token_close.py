@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
+import pytest
 from accounting_bridge.adapters.smallinvoice.sandbox import SmallInvoiceSandbox
 from aiohttp import web
 
@@ -27,14 +29,17 @@ class HeldTokenAnswers(SmallInvoiceSandbox):
         return response
 
 
-async def test_closing_the_ledger_waits_for_the_renewal_in_flight() -> None:
+@pytest.mark.parametrize("own_session", [False, True], ids=["ledger-session", "caller-session"])
+async def test_closing_the_ledger_waits_for_the_renewal_in_flight(own_session: bool) -> None:
     sandbox = HeldTokenAnswers()
     sandbox.add_client(CLIENT_ID, CLIENT_SECRET)
     await sandbox.start()
+    session = aiohttp.ClientSession() if own_session else None
     try:
         store = ab.MemoryTokenStore()
         ledger = ab.connect(
             "smallinvoice",
+            session=session,
             base_url=sandbox.base_url,
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
@@ -49,7 +54,11 @@ async def test_closing_the_ledger_waits_for_the_renewal_in_flight() -> None:
         await asyncio.sleep(0)  # one loop step: the close is under way before the answer comes
         sandbox.release.set()
         await closing
+        if session is not None:
+            await session.close()  # the caller closes its own session right after the ledger
         assert store.tokens["close-test"].refresh_token == sandbox.current_refresh_token(CLIENT_ID)
     finally:
         sandbox.release.set()
+        if session is not None:
+            await session.close()
         await sandbox.stop()
