@@ -74,6 +74,9 @@ _REGISTRY_LOCK = threading.Lock()
 _TAGS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
+_ID_TAGS: dict[int, str] = {}
+
+
 def _object_tag(obj: object) -> str:
     """A random name for an object, the same for as long as it lives (never reused like `id`)."""
     try:
@@ -82,8 +85,17 @@ def _object_tag(obj: object) -> str:
             if tag is None:
                 tag = _TAGS[obj] = _secrets.token_hex(8)
             return tag
-    except TypeError:  # not weakly referenceable or not hashable: never shared
-        return _secrets.token_hex(8)
+    except TypeError:  # not hashable (an attrs or dataclass store with eq=True): named by id while it lives
+        pass
+    with _REGISTRY_LOCK:
+        tag = _ID_TAGS.get(id(obj))
+        if tag is None:
+            try:
+                weakref.finalize(obj, _ID_TAGS.pop, id(obj), None)  # its id may be reused after it is gone
+            except TypeError:  # not weakly referenceable either: never shared
+                return _secrets.token_hex(8)
+            tag = _ID_TAGS[id(obj)] = _secrets.token_hex(8)
+        return tag
 
 
 @attrs.frozen(kw_only=True)
@@ -253,8 +265,9 @@ class _RenewalAbandoned(Exception):
     """The renewal was cancelled in its own loop (that loop is ending): callers in other loops renew themselves."""
 
 
-#: The token of every credential (slot key) in this process. Guarded by `_REGISTRY_LOCK`.
-_TOKENS: dict[str, TokenSlot] = {}
+#: The token of every credential (slot key) in this process, for as long as a `TokenAuth` of it lives (each holds
+#: its slot): ledgers made and dropped per request leave nothing behind. Guarded by `_REGISTRY_LOCK`.
+_TOKENS: weakref.WeakValueDictionary[str, TokenSlot] = weakref.WeakValueDictionary()
 #: Per event loop, the task of each renewal running in it (by slot key): gone when it ends.
 _SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[Token]]] = (
     weakref.WeakKeyDictionary()
@@ -322,6 +335,8 @@ class TokenAuth:
     refresh_proves_secret: bool = False
     credential_id: str = attrs.field(init=False)
     _slot_key: str = attrs.field(init=False, repr=False)
+    #: Keeps this credential's process-wide slot alive while this `TokenAuth` lives (`_TOKENS` holds it weakly).
+    _held_slot: TokenSlot | None = attrs.field(init=False, default=None, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.obtain is None and self.refresh is None:
@@ -370,6 +385,7 @@ class TokenAuth:
     async def token(self, transport: Transport) -> Token:
         slot = _existing_slot(self._slot_key)
         if slot is not None and slot.unsaved is None and (slot.loaded or self.store is None):
+            self._held_slot = slot
             current = slot.token
             if self.usable(current):
                 assert current is not None
@@ -446,6 +462,7 @@ class TokenAuth:
             slot = _TOKENS.get(self._slot_key)
             if slot is None:
                 slot = _TOKENS[self._slot_key] = TokenSlot()
+            self._held_slot = slot
             renewal = slot.renewal
             if renewal is not None and not renewal.outcome.done():
                 if renewal.loop() is loop:

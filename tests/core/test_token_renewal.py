@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 
 import aiohttp
+import attrs
 import pytest
 
 from accounting_bridge.errors import AuthenticationError, ConfigurationError
@@ -313,3 +314,33 @@ def test_a_waiter_in_another_thread_renews_itself_when_the_renewing_loop_ends(
     assert len(outcome) == 1 and isinstance(outcome[0], Token), outcome
     assert outcome[0].access_token == "second-secretvalue"
     assert obtained == ["first", "second"]
+
+
+async def test_dropped_ledgers_leave_no_tokens_behind() -> None:
+    """A ledger made per request (its own token provider) must not leave its tokens in memory for good."""
+    for number in range(50):
+
+        async def provider(number: int = number) -> str:
+            return f"access-{number}-secretvalue"
+
+        auth = TokenAuth.from_provider(provider, store_key=f"{KEY}-dropped")
+        assert (await auth.token(transport_for(auth))).access_token == f"access-{number}-secretvalue"
+    del auth, provider
+    gc.collect()
+    assert not [key for key in auth_module._TOKENS if key.startswith(f"{KEY}-dropped")]
+
+
+@attrs.define  # eq=True: instances are not hashable, as many users' stores are not
+class UnhashableStore(MemoryTokenStore):
+    def __init__(self) -> None:
+        MemoryTokenStore.__init__(self)
+
+
+def test_ledgers_sharing_an_unhashable_store_share_one_slot() -> None:
+    store = UnhashableStore()
+    with pytest.raises(TypeError):
+        hash(store)
+    first, second = (TokenAuth(store_key=KEY, refresh=RotatingServer().refresh, store=store) for _ in range(2))
+    assert first._slot_key == second._slot_key  # one single-flight renewal for both, never two spending one token
+    other = TokenAuth(store_key=KEY, refresh=RotatingServer().refresh, store=UnhashableStore())
+    assert other._slot_key != first._slot_key
