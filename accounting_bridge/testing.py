@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["FakeSleep", "minimal_pdf"]
+from typing import Any
+
+__all__ = ["FakeSleep", "drive", "minimal_pdf"]
 
 
 class FakeSleep:
@@ -22,6 +24,16 @@ class FakeSleep:
 
     def clock(self) -> float:
         return self.now
+
+
+async def drive(result: Any) -> None:
+    """Run a ledger call to its end, whatever kind it is: await a coroutine, exhaust an async iterator (lists are
+    lazy: their checks and requests happen only while iterating)."""
+    if hasattr(result, "__aiter__"):
+        async for _ in result:
+            pass
+    else:
+        await result
 
 
 def minimal_pdf(text: str) -> bytes:

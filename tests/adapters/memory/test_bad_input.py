@@ -15,6 +15,7 @@ import pytest
 from accounting_bridge.adapters.memory import MemoryStore
 
 import accounting_bridge as ab
+from accounting_bridge.testing import drive
 
 DAY = dt.date(2026, 3, 1)
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -89,20 +90,12 @@ CASES: list[tuple[str, Call, str]] = [
 ]  # fmt: skip
 
 
-async def _drive(result: Any) -> None:
-    if hasattr(result, "__aiter__"):
-        async for _ in result:
-            pass
-    else:
-        await result
-
-
 @pytest.mark.parametrize(("case", "call", "field"), CASES, ids=[c[0] for c in CASES])
 async def test_bad_input_is_refused_and_nothing_is_stored(case: str, call: Call, field: str) -> None:
     store = MemoryStore()
     async with ab.connect("memory", store=store) as ledger:
         with pytest.raises(ab.ValidationError) as info:
-            await _drive(call(ledger))
+            await drive(call(ledger))
     assert field in info.value.fields, info.value
     assert attrs.evolve(store, ids=None) == attrs.evolve(MemoryStore(), ids=None)
 

@@ -16,6 +16,7 @@ import pytest
 from accounting_bridge.adapters.multiregnskab.sandbox import MultiRegnskabSandbox
 
 import accounting_bridge as ab
+from accounting_bridge.testing import drive
 
 from .conftest import Connector
 
@@ -138,18 +139,10 @@ S2S: list[tuple[str, Call, str]] = [
 ]  # fmt: skip
 
 
-async def _drive(result: Any) -> None:
-    if hasattr(result, "__aiter__"):
-        async for _ in result:
-            pass
-    else:
-        await result
-
-
 async def _refused(ledger: ab.Ledger, sandbox: MultiRegnskabSandbox, call: Call, field: str) -> None:
     async with ledger:
         with pytest.raises(ab.ValidationError) as info:
-            await _drive(call(ledger))
+            await drive(call(ledger))
         assert field in info.value.fields, info.value
         assert ledger.adapter.transport.attempts == 0  # type: ignore[attr-defined]
     assert sandbox.calls == []

@@ -17,6 +17,7 @@ from accounting_bridge.adapters.runmyaccounts.sandbox import RmaSandbox
 
 import accounting_bridge as ab
 from accounting_bridge import InvoiceLine, TaxLine
+from accounting_bridge.testing import drive
 
 DAY = _dt.date(2024, 5, 2)
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -117,21 +118,13 @@ CASES: list[tuple[str, Call, str]] = [
 ]  # fmt: skip
 
 
-async def _drive(result: Any) -> None:
-    if hasattr(result, "__aiter__"):
-        async for _ in result:
-            pass
-    else:
-        await result
-
-
 @pytest.mark.parametrize(("case", "call", "field"), CASES, ids=[c[0] for c in CASES])
 async def test_bad_input_is_refused_before_any_request(
     sandbox: RmaSandbox, connect: Any, case: str, call: Call, field: str
 ) -> None:
     async with connect(sandbox) as ledger:
         with pytest.raises(ab.ValidationError) as info:
-            await _drive(call(ledger))
+            await drive(call(ledger))
         assert field in info.value.fields, info.value
         assert ledger.adapter.transport.attempts == 0
     assert sandbox.requests == []

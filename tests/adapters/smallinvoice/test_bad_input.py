@@ -17,6 +17,7 @@ import pytest
 from accounting_bridge.adapters.smallinvoice.sandbox import SmallInvoiceSandbox
 
 import accounting_bridge as ab
+from accounting_bridge.testing import drive
 
 ADDRESS = ab.Address(street="Bahnhofstrasse 1", postcode="8001", city="Zürich", country="CH")
 DAY = dt.date(2024, 5, 1)
@@ -82,21 +83,13 @@ CASES: list[tuple[str, Call, str]] = [
 ]  # fmt: skip
 
 
-async def _drive(result: Any) -> None:
-    if hasattr(result, "__aiter__"):
-        async for _ in result:
-            pass
-    else:
-        await result
-
-
 @pytest.mark.parametrize(("case", "call", "field"), CASES, ids=[c[0] for c in CASES])
 async def test_bad_input_is_refused_before_any_request(
     sandbox: SmallInvoiceSandbox, connect: Callable[..., ab.Ledger], case: str, call: Call, field: str
 ) -> None:
     async with connect() as ledger:
         with pytest.raises(ab.ValidationError) as info:
-            await _drive(call(ledger))
+            await drive(call(ledger))
         assert field in info.value.fields, info.value
         assert ledger.adapter.transport.attempts == 0  # type: ignore[attr-defined]
     assert sandbox.request_log == [] and sandbox.token_grants == []
