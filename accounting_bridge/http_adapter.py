@@ -8,15 +8,13 @@ from typing import Any, ClassVar
 
 from .errors import ConfigurationError, FieldError, ValidationError
 from .ledger import AdapterBase
-from .safety import KEY_FORBIDDEN, describe_forbidden
+from .safety import HEADER_NAME, describe_forbidden, header_problem
 from .settings import CommonSettings
 from .transport.http import Request, Response, Transport
 
 __all__ = ["HttpAdapter"]
 
 _RAW_ARGUMENTS = ("body", "data", "headers", "idempotent", "json", "params")
-#: An HTTP header name (RFC 7230 `token`).
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -62,7 +60,7 @@ class HttpAdapter(AdapterBase):
                 "the ledger's credential is sent with it",
                 backend=self.name,
             )
-        if not isinstance(method, str) or _HEADER_NAME.fullmatch(method) is None:
+        if not isinstance(method, str) or HEADER_NAME.fullmatch(method) is None:
             # aiohttp would raise a bare ValueError, after the credential was applied
             raise ValidationError(FieldError("method", "is not an HTTP method (token characters only)"),
                                   backend=self.name)  # fmt: skip
@@ -95,14 +93,12 @@ def _check_headers(headers: Mapping[Any, Any], backend: str) -> None:
     header block (CR, LF) or is not a header at all. Messages name the header, never its value."""
     problems: list[FieldError] = []
     for name, value in headers.items():
-        valid_name = isinstance(name, str) and _HEADER_NAME.fullmatch(name) is not None
+        valid_name = isinstance(name, str) and HEADER_NAME.fullmatch(name) is not None
         field = f"headers[{name}]" if valid_name else f"headers[{name!r}]"
         if not valid_name:
             problems.append(FieldError(field, "is not a valid HTTP header name (RFC 7230 token characters only)"))
-        elif not isinstance(value, str):
-            problems.append(FieldError(field, f"must be text, not {type(value).__name__}"))
-        elif found := KEY_FORBIDDEN.search(value):
-            problems.append(FieldError(field, describe_forbidden(found) + " (not allowed in an HTTP header)"))
+        elif (problem := header_problem(value)) is not None:
+            problems.append(FieldError(field, problem))
     if problems:
         raise ValidationError(problems, backend=backend)
 

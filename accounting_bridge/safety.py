@@ -27,9 +27,11 @@ from .errors import ConfigurationError, FieldError, ResponseError, ValidationErr
 
 __all__ = [
     "FREE_TEXT_FORBIDDEN",
+    "HEADER_NAME",
     "KEY_FORBIDDEN",
     "business_key",
     "describe_forbidden",
+    "header_problem",
     "header_value",
     "key_problem",
     "path_segment",
@@ -45,6 +47,8 @@ FREE_TEXT_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\ud
 KEY_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 #: What a path segment may not hold besides `KEY_FORBIDDEN`: separators and the escape character.
 _SEGMENT_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff/\\\\?#%]")
+#: An HTTP header name or method (an RFC 9110 `token`).
+HEADER_NAME = re.compile("[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DOT_SEGMENTS = frozenset({".", ".."})
 _WHOLE_NUMBER = re.compile("[0-9]{1,19}")
 
@@ -113,7 +117,7 @@ def setting_path_segment(value: Any, setting: str, *, backend: str | None = None
 
 def header_value(value: Any, field: str, *, backend: str | None = None, model: str | None = None) -> str:
     """`value` as an HTTP header value (``%`` and non-ASCII percent-encoded), or `ValidationError`."""
-    problem = _header_problem(value)
+    problem = header_problem(value)
     if problem is not None:
         raise _refuse(field, problem, backend, model)
     return _ascii(value)
@@ -121,7 +125,7 @@ def header_value(value: Any, field: str, *, backend: str | None = None, model: s
 
 def setting_header_value(value: Any, setting: str, *, backend: str | None = None) -> str:
     """Like `header_value` for a setting (an API key, a trace id): `ConfigurationError` naming the setting only."""
-    problem = _header_problem(value)
+    problem = header_problem(value)
     if problem is not None:
         raise ConfigurationError(f"setting {setting!r} {problem}", backend=backend)
     return _ascii(value)
@@ -137,7 +141,8 @@ def server_id(value: Any, what: str, *, backend: str | None = None) -> str:
     raise ResponseError(f"{what}: the server sent an id that is not a whole number", backend=backend)
 
 
-def _header_problem(value: Any) -> str | None:
+def header_problem(value: Any) -> str | None:
+    """Why `value` cannot be sent as an HTTP header value, or None."""
     if not isinstance(value, str):
         return f"must be text, not {type(value).__name__}"
     found = KEY_FORBIDDEN.search(value)

@@ -21,7 +21,6 @@ from the same contract, so a test can run adapter and sandbox on an overridden c
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +32,6 @@ from accounting_bridge.errors import ConfigurationError
 __all__ = ["DEFAULT_CONTRACT", "INFERRED_FIELDS", "INFERRED_PATHS", "S2SContract"]
 
 DEFAULT_BASE_URL = "https://www.multiregnskab.dk/open/systemapi/v1"  # [INFERRED]
-_HEADER_NAME = re.compile("[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 #: operation → path template ({companyXid}, {xid} are filled in). [INFERRED]
 INFERRED_PATHS: Mapping[str, str] = {
@@ -121,7 +119,7 @@ class S2SContract:
             if not isinstance(value, str) or not value:
                 raise ConfigurationError(f"S2S field override {name!r} must be a non-empty string")
             new_fields[name] = value
-        if api_key_header is not None and not _HEADER_NAME.fullmatch(api_key_header):
+        if api_key_header is not None and not safety.HEADER_NAME.fullmatch(api_key_header):
             raise ConfigurationError("setting 'api_key_header' must be an HTTP header name (letters, digits, '-')")
         if api_key_prefix is not None:
             safety.setting_header_value(api_key_prefix, "api_key_prefix")
