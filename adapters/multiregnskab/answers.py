@@ -8,13 +8,13 @@ of such an answer into `WriteOutcomeUnknown` carrying the caller's business refe
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 from accounting_bridge.errors import AccountingError, WriteOutcomeUnknown
 from accounting_bridge.transport.http import Response
 
-__all__ = ["read_back", "read_written", "unreadable_answer"]
+__all__ = ["read_written", "unreadable_answer"]
 
 T = TypeVar("T")
 
@@ -50,14 +50,3 @@ def read_written(
         problem = exc.message if isinstance(exc, AccountingError) else f"{type(exc).__name__}: {exc}"
         raise unreadable_answer(response, what, problem, backend=backend, reference=reference) from None
 
-
-async def read_back(read: Callable[[], Awaitable[T | None]], unknown: WriteOutcomeUnknown) -> T:
-    """The result of a write that landed, read back by its business key (`read`); `unknown` when that fails or
-    finds nothing — never the read's own error, which would look like a failure of the write itself."""
-    try:
-        found = await read()
-    except AccountingError as exc:
-        raise unknown from exc
-    if found is None:
-        raise unknown
-    return found

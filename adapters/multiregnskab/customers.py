@@ -5,7 +5,7 @@ Each adapter supplies only how rows are read and how a create is sent (its own p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -13,10 +13,11 @@ import attrs
 from accounting_bridge import safety
 from accounting_bridge.errors import Conflict, NotFound, WriteOutcomeUnknown
 from accounting_bridge.models import Customer
+from accounting_bridge.outcomes import read_back
 from accounting_bridge.transport.http import Response
 
 from . import wire
-from .answers import read_back, read_written
+from .answers import read_written
 
 __all__ = ["SharedCustomers"]
 
@@ -84,7 +85,7 @@ class SharedCustomers:
                 backend=self.name,
                 reference=customer.number,
             )
-            return await read_back(stored, lost)
+            return await read_back(stored, _always(lost))
         try:
             xid = read_written(
                 response,
@@ -93,7 +94,12 @@ class SharedCustomers:
                 backend=self.name,
                 reference=customer.number,
             )
-        except WriteOutcomeUnknown as unknown:
+        except WriteOutcomeUnknown as unreadable:
             # accepted, but the answer is unreadable: the customer number is a business key, so look it up
-            return await read_back(stored, unknown)
+            return await read_back(stored, _always(unreadable))
         return attrs.evolve(customer, id=str(xid), raw={**payload, "xid": xid})
+
+
+def _always(unknown: WriteOutcomeUnknown) -> Callable[[str], WriteOutcomeUnknown]:
+    """The same `WriteOutcomeUnknown` whatever the read-back's problem (its message already says what happened)."""
+    return lambda _problem: unknown

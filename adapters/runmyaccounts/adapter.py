@@ -45,6 +45,7 @@ from accounting_bridge.models import (
     RegistrationRef,
     received_from_backend,
 )
+from accounting_bridge.outcomes import read_back
 from accounting_bridge.settings import CommonSettings, secret_field
 from accounting_bridge.transport.auth import ApiKeyHeader, ApiKeyQuery, AuthStrategy
 from accounting_bridge.transport.http import ErrorInfo, FilePart, Request, Response, Transport
@@ -282,13 +283,9 @@ class RunMyAccountsAdapter(HttpAdapter):
         """`read()` after a write that landed (or may have): the result; when it finds nothing, `if_absent` (a
         write that was refused and is absent indeed) or else `WriteOutcomeUnknown` naming `reference`. A failing
         read-back is `WriteOutcomeUnknown` too: it must never look like a failure of the write itself."""
-        try:
-            found = await read()
-        except AccountingError as exc:
-            raise self._unknown_after_write(what, reference, str(exc)) from exc
-        if found is None:
-            raise if_absent or self._unknown_after_write(what, reference, "not found when read back")
-        return found
+        return await read_back(
+            read, lambda problem: self._unknown_after_write(what, reference, problem), if_absent=if_absent
+        )
 
     def _unknown_after_write(self, what: str, reference: str | None, problem: str) -> WriteOutcomeUnknown:
         return WriteOutcomeUnknown(

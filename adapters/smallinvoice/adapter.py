@@ -16,9 +16,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from accounting_bridge import jsoncodec, safety
+from accounting_bridge import jsoncodec, outcomes, safety
 from accounting_bridge.errors import (
-    AccountingError,
     AuthenticationError,
     ConfigurationError,
     Conflict,
@@ -303,13 +302,9 @@ class SmallInvoiceAdapter(HttpAdapter):
             except ResponseError as exc:
                 problem = f"its answer (HTTP {response.status}) could not be read ({exc.message})"
         if read_back is not None:
-            try:
-                found = await read_back()
-            except AccountingError as exc:
-                raise self._unknown_after_write(what, reference, f"{problem}; reading it back failed: {exc}") from exc
-            if found is not None:
-                return found
-            problem += "; reading it back did not find it"
+            return await outcomes.read_back(
+                read_back, lambda read_problem: self._unknown_after_write(what, reference, f"{problem}; {read_problem}")
+            )
         raise self._unknown_after_write(what, reference, problem)
 
     def _unknown_after_write(self, what: str, reference: str | None, problem: str) -> WriteOutcomeUnknown:
