@@ -45,6 +45,7 @@ from .models import (
     TaxLine,
 )
 from .registry import available, connect, register, unregister
+from .sync import LedgerPool, SyncReport, pull, push
 from .transport import MemoryTokenStore, Token, TokenStore
 
 __version__ = "0.1.0"
@@ -72,6 +73,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceStatus",
     "Ledger",
+    "LedgerPool",
     "MemoryTokenStore",
     "NotFound",
     "Payment",
@@ -83,6 +85,7 @@ __all__ = [
     "RegistrationRef",
     "ResponseError",
     "ServerError",
+    "SyncReport",
     "TaxLine",
     "Token",
     "TokenStore",
@@ -95,6 +98,8 @@ __all__ = [
     "connect",
     "from_dict",
     "from_json",
+    "pull",
+    "push",
     "register",
     "to_dict",
     "to_json",

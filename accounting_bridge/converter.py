@@ -9,11 +9,14 @@ import base64
 import datetime as _dt
 import enum
 import json
+import types
+import typing
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.fns import identity
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from . import models
@@ -36,6 +39,26 @@ converter.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode(
 converter.register_structure_hook(
     bytes, lambda value, _t: value if isinstance(value, bytes) else base64.b64decode(value, validate=True)
 )
+
+
+def _optional_of(t: Any) -> Any:
+    """X for `X | None` (one type besides None), else None."""
+    args = getattr(t, "__args__", ())
+    if len(args) == 2 and type(None) in args and typing.get_origin(t) in (typing.Union, types.UnionType):
+        return next(a for a in args if a is not type(None))
+    return None
+
+
+def _optional_hook(t: Any) -> Any:
+    """`X | None` unstructured without cattrs' per-value dispatch: the field is copied as is when X is (so the
+    generated function reads the attribute directly), else X's own hook runs on a value that is not None."""
+    inner = converter.get_unstructure_hook(_optional_of(t))
+    if inner is identity:
+        return identity
+    return lambda value: None if value is None else inner(value)
+
+
+converter.register_unstructure_hook_factory(lambda t: _optional_of(t) is not None, _optional_hook)
 
 _MODELS = [
     getattr(models, name)

@@ -26,6 +26,8 @@ __all__ = [
     "ValidationError",
     "WriteOutcomeUnknown",
     "error_for_status",
+    "ledger_method",
+    "register_credential_settings",
 ]
 
 
@@ -84,13 +86,40 @@ def _join(prefix: str, path: str) -> str:
     return prefix + path if path.startswith("[") else f"{prefix}.{path}"
 
 
-class UnsupportedOperation(AccountingError, NotImplementedError):
-    """The backend has no such operation; raised before any I/O."""
+#: neutral operations whose `Ledger` method is not spelled like the capability
+_LEDGER_METHODS = {
+    "companies.list": "ledger.companies()",
+    "raw": "ledger.raw()",
+    "invoices.create_draft": "ledger.invoices.create()",
+}
 
-    def __init__(self, operation: str, *, backend: str, reason: str | None = None) -> None:
+
+def ledger_method(operation: str) -> str:
+    """How a caller spells `operation` (a capability value like ``invoices.create``): ``ledger.invoices.create()``."""
+    if operation in _LEDGER_METHODS:
+        return _LEDGER_METHODS[operation]
+    parts = operation.split(".")
+    if len(parts) == 2 and all(part.isidentifier() for part in parts):
+        return f"ledger.{operation}()"
+    return operation
+
+
+class UnsupportedOperation(AccountingError, NotImplementedError):
+    """The backend has no such operation; raised before any I/O.
+
+    `operation` is the capability value (``companies.list``); `method` is what the caller wrote
+    (``ledger.companies()``). The message points to `ledger.capabilities`, which tells in advance.
+    """
+
+    def __init__(self, operation: str, *, backend: str, reason: str | None = None, method: str | None = None) -> None:
         self.operation = operation
-        text = f"{operation} is not supported by the {backend!r} backend"
-        super().__init__(text + (f": {reason}" if reason else ""), backend=backend)
+        self.method = method or ledger_method(operation)
+        text = f"{self.method} is not supported by the {backend!r} backend"
+        if reason:
+            text += f": {reason}"
+        else:
+            text += "; check `ledger.capabilities` (or `ledger.supports(...)`) before calling it"
+        super().__init__(text, backend=backend)
 
 
 class ConfigurationError(AccountingError):
@@ -157,8 +186,23 @@ class BackendError(AccountingError):
         return " ".join(parts)
 
 
+#: per backend, the settings a refused credential comes from (names only, never values): filled by `registry`
+_CREDENTIAL_SETTINGS: dict[str, str] = {}
+
+
+def register_credential_settings(backend: str, settings: str | None) -> None:
+    """Say which settings hold `backend`'s credential, e.g. ``"client_id and client_secret"``."""
+    if settings:
+        _CREDENTIAL_SETTINGS[backend] = settings
+
+
 class AuthenticationError(BackendError):
-    """401, or a token/login exchange that was refused."""
+    """401, or a token/login exchange that was refused. Its text names the settings to check, never their values."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        settings = _CREDENTIAL_SETTINGS.get(self.backend or "")
+        return f"{text} (check the settings {settings})" if settings else text
 
 
 class PermissionDenied(BackendError):

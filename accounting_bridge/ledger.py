@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
 
-from .errors import FieldError, UnsupportedOperation, ValidationError
+from .errors import FieldError, UnsupportedOperation, ValidationError, ledger_method
 from .models import (
     BankTransaction,
     Customer,
@@ -28,7 +28,10 @@ from .models import (
 )
 from .transport.http import Response
 
-__all__ = ["Adapter", "AdapterBase", "Capability", "Company", "Ledger"]
+__all__ = ["CREATE_STATUSES", "Adapter", "AdapterBase", "Capability", "Company", "Ledger"]
+
+#: what `invoices.create` accepts as `Invoice.status`: None and OPEN issue an open invoice, DRAFT keeps a draft
+CREATE_STATUSES = frozenset({None, InvoiceStatus.OPEN, InvoiceStatus.DRAFT})
 
 
 class Capability(str, enum.Enum):
@@ -37,8 +40,10 @@ class Capability(str, enum.Enum):
     CUSTOMERS_UPSERT = "customers.upsert"
     INVOICES_LIST = "invoices.list"
     INVOICES_GET = "invoices.get"
-    INVOICES_CREATE = "invoices.create"
+    INVOICES_CREATE = "invoices.create"  # issues open invoices (the neutral meaning of create)
+    INVOICES_CREATE_DRAFT = "invoices.create_draft"  # create(Invoice(status=InvoiceStatus.DRAFT, ...)) keeps a draft
     INVOICES_PDF = "invoices.pdf"
+    INVOICES_CANCEL = "invoices.cancel"  # cancel an issued invoice: it stays, with status CANCELLED
     PAYMENTS_LIST = "payments.list"
     PAYMENTS_CREATE = "payments.create"
     BANK_TRANSACTIONS_LIST = "bank_transactions.list"
@@ -48,6 +53,7 @@ class Capability(str, enum.Enum):
     DOCUMENTS_GET = "documents.get"
     DOCUMENTS_DELETE = "documents.delete"
     REGISTRATIONS_SUBMIT = "registrations.submit"
+    REGISTRATION_LOOKUP = "registrations.find"  # find a submitted registration by its reference
     COMPANIES_LIST = "companies.list"
     RAW = "raw"
 
@@ -102,6 +108,9 @@ class Adapter(Protocol):
     async def get_document(self, document_id: str) -> Document: ...
     async def delete_document(self, document_id: str) -> None: ...
     async def submit_registration(self, registration: Registration) -> RegistrationRef: ...
+    async def find_registration(
+        self, reference: str, *, date: _dt.date | None = None
+    ) -> RegistrationRef | None: ...
     async def list_companies(self) -> list[Company]: ...
     async def raw(self, method: str, path: str, **kwargs: Any) -> Response: ...
 
@@ -113,6 +122,8 @@ class AdapterBase:
     name: ClassVar[str] = "base"
     settings_class: ClassVar[type[Any]]
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: the settings a refused credential comes from, named in `AuthenticationError` ("api_key and tenant")
+    credential_settings: ClassVar[str | None] = None
 
     def _unsupported(self, operation: str) -> UnsupportedOperation:
         return UnsupportedOperation(operation, backend=self.name)
@@ -151,6 +162,9 @@ class AdapterBase:
     async def invoice_pdf(self, number: str) -> bytes:
         raise self._unsupported("invoices.pdf")
 
+    async def cancel_invoice(self, number: str) -> Invoice:
+        raise self._unsupported("invoices.cancel")
+
     def list_payments(
         self, *, invoice_number: str | None, since: _dt.date | None, until: _dt.date | None
     ) -> AsyncIterator[Payment]:
@@ -181,6 +195,9 @@ class AdapterBase:
 
     async def submit_registration(self, registration: Registration) -> RegistrationRef:
         raise self._unsupported("registrations.submit")
+
+    async def find_registration(self, reference: str, *, date: _dt.date | None = None) -> RegistrationRef | None:
+        raise self._unsupported("registrations.find")
 
     async def list_companies(self) -> list[Company]:
         raise self._unsupported("companies.list")
@@ -246,14 +263,44 @@ class Invoices(_Group):
         return await self._adapter.get_invoice(number)
 
     async def create(self, invoice: Invoice) -> Invoice:
-        self._require(Capability.INVOICES_CREATE)
+        """Issue an open invoice, or keep a draft when `invoice.status` is `InvoiceStatus.DRAFT` (where the backend
+        has drafts: `Capability.INVOICES_CREATE_DRAFT`). Any other status is a `ValidationError`."""
         _expect(invoice, Invoice, "invoice")
+        self._require_create(invoice.status)
         self._validate(invoice)
         return await self._adapter.create_invoice(invoice)
+
+    def _require_create(self, status: InvoiceStatus | None) -> None:
+        if status is not None and status not in CREATE_STATUSES:
+            allowed = "None (= open), InvoiceStatus.OPEN or InvoiceStatus.DRAFT"
+            raise ValidationError(
+                FieldError("status", f"an invoice cannot be created as InvoiceStatus.{status.name}; use {allowed}"),
+                backend=self._ledger.backend,
+                model="Invoice",
+            )
+        draft = status is InvoiceStatus.DRAFT
+        needed = Capability.INVOICES_CREATE_DRAFT if draft else Capability.INVOICES_CREATE
+        if self._ledger.supports(needed):
+            return
+        if draft and self._ledger.supports(Capability.INVOICES_CREATE):
+            reason = "it has no drafts; create issues an open invoice (leave status None)"
+        elif not draft and self._ledger.supports(Capability.INVOICES_CREATE_DRAFT):
+            reason = "it creates drafts only; pass status=InvoiceStatus.DRAFT"
+        else:
+            reason = None
+        raise UnsupportedOperation(
+            needed.value, backend=self._ledger.backend, method="ledger.invoices.create()", reason=reason
+        )
 
     async def pdf(self, number: str) -> bytes:
         self._require(Capability.INVOICES_PDF)
         return await self._adapter.invoice_pdf(number)
+
+    async def cancel(self, number: str) -> Invoice:
+        """Cancel the invoice `number` where the backend can (`Capability.INVOICES_CANCEL`): it stays, with
+        status CANCELLED. Cancelling a cancelled invoice again is no error."""
+        self._require(Capability.INVOICES_CANCEL)
+        return await self._adapter.cancel_invoice(number)
 
 
 class Payments(_Group):
@@ -313,10 +360,24 @@ class Documents(_Group):
 
 class Registrations(_Group):
     async def submit(self, registration: Registration) -> RegistrationRef:
+        """Book a journal entry. With a `reference`, where the backend can find entries by it
+        (`Capability.REGISTRATION_LOOKUP`), a repeated submit with the same content returns the existing entry and
+        different content is `Conflict`; elsewhere the reference is only carried along (a resend books again)."""
         self._require(Capability.REGISTRATIONS_SUBMIT)
         _expect(registration, Registration, "registration")
         self._validate(registration)
         return await self._adapter.submit_registration(registration)
+
+    async def find(self, reference: str, *, date: _dt.date | None = None) -> RegistrationRef | None:
+        """The registration submitted with `reference`, or None when the backend has none. `date` (the entry's
+        booking date, when known) helps backends that search by date (Run my Accounts searches around it, by
+        default around today)."""
+        self._require(Capability.REGISTRATION_LOOKUP)
+        if not isinstance(reference, str) or not reference:
+            raise ValidationError(FieldError("reference", "must be a non-empty str"))
+        if date is not None and (not isinstance(date, _dt.date) or isinstance(date, _dt.datetime)):
+            raise ValidationError(FieldError("date", "must be a datetime.date"))
+        return await self._adapter.find_registration(reference, date=date)
 
 
 class Ledger:
@@ -347,7 +408,7 @@ class Ledger:
 
     def require(self, capability: Capability) -> None:
         if capability not in self.adapter.capabilities:
-            raise UnsupportedOperation(capability.value, backend=self.backend)
+            raise UnsupportedOperation(capability.value, backend=self.backend, method=ledger_method(capability.value))
 
     async def companies(self) -> list[Company]:
         self.require(Capability.COMPANIES_LIST)

@@ -208,6 +208,7 @@ def _optional_text(errors: list[FieldError], value: Any, path: str, *, key: bool
 #: True while models describe what a backend sent (see `received_from_backend`).
 _RECEIVING: contextvars.ContextVar[bool] = contextvars.ContextVar("accounting_bridge_receiving", default=False)
 _R = TypeVar("_R")
+_M = TypeVar("_M")
 
 
 @contextlib.contextmanager
@@ -247,9 +248,90 @@ def _raise(errors: list[FieldError], model: str) -> None:
         raise ValidationError(errors, model=model)
 
 
+# --- the fast path: one check per class, compiled once ------------------------------------------------------
+#
+# Most models are built from data that is already right (decoded backend records, callers' own typed values).
+# `_fast_path` gives a class an `__attrs_post_init__` generated from its fields once, at import: exact-type tests
+# of the tagged fields, the text rules as one regex search over all key texts and one over all free texts, and the
+# class's other rules as one expression. Anything it cannot accept at once — a value to normalise, any rule
+# broken — goes to the class's full validation (the original `__attrs_post_init__`), which alone builds the
+# messages, so every rule and every field path stays exactly as it was.
+
+
+def _fast_path(
+    *,
+    required_keys: tuple[str, ...] = (),
+    required_free: tuple[str, ...] = (),
+    keys: tuple[str, ...] = (),
+    free: tuple[str, ...] = (),
+    rules: str = "True",
+) -> Callable[[type[_M]], type[_M]]:
+    def install(cls: type[_M]) -> type[_M]:
+        full_check = cls.__dict__["__attrs_post_init__"]
+        source, names = _fast_source(cls, required_keys, required_free, keys, free, rules)
+        namespace: dict[str, Any] = {**globals(), **names, "_full": full_check}  # models defined above it
+        exec(compile(source, f"<accounting_bridge fast check {cls.__name__}>", "exec"), namespace)  # noqa: S102
+        fast = namespace["__attrs_post_init__"]
+        fast.__doc__ = full_check.__doc__
+        fast.__qualname__ = f"{cls.__qualname__}.__attrs_post_init__"
+        fast.full_check = full_check  # the complete validation, for tests
+        cls.__attrs_post_init__ = fast  # type: ignore[attr-defined]
+        return cls
+
+    return install
+
+
+def _fast_source(
+    cls: type[Any],
+    required_keys: tuple[str, ...],
+    required_free: tuple[str, ...],
+    keys: tuple[str, ...],
+    free: tuple[str, ...],
+    rules: str,
+) -> tuple[str, dict[str, Any]]:
+    names: dict[str, Any] = {
+        "_Decimal": Decimal, "_date": _dt.date, "_receiving": _RECEIVING, "_set": object.__setattr__,
+        "_KEY": KEY_FORBIDDEN, "_FREE": FREE_TEXT_FORBIDDEN, "_cls": cls, "_zero": Decimal(0),
+    }  # fmt: skip
+    lines = ["def __attrs_post_init__(self):"]
+    for field in attrs.fields(cls):
+        kind, name = field.metadata.get("kind"), field.name
+        if kind == "money":
+            lines.append(f"    v = self.{name}")
+            lines.append("    if v is not None and (v.__class__ is not _Decimal or not v.is_finite()): return _full(self)")
+        elif kind == "date":
+            lines.append(f"    if self.{name} is not None and self.{name}.__class__ is not _date: return _full(self)")
+        elif kind == "enum":
+            names[f"_enum_{name}"] = field.metadata["enum"]
+            lines.append(f"    if self.{name} is not None and self.{name}.__class__ is not _enum_{name}: return _full(self)")
+        elif kind == "items":
+            names[f"_item_{name}"] = field.metadata["item"]
+            lines += [
+                f"    v = self.{name}",
+                "    if v.__class__ is not tuple:",
+                "        if v.__class__ is not list: return _full(self)",
+                f"        v = tuple(v); _set(self, {name!r}, v)",
+                "    for item in v:",
+                f"        if item.__class__ is not _item_{name}: return _full(self)",
+            ]
+    for name in (*required_keys, *required_free):
+        lines.append(f"    if self.{name}.__class__ is not str or not self.{name}.strip(): return _full(self)")
+    for name in (*keys, *free):
+        lines.append(f"    if self.{name} is not None and self.{name}.__class__ is not str: return _full(self)")
+    key_texts = ", ".join([f"self.{n}" for n in required_keys] + [f"self.{n} or ''" for n in keys])
+    free_texts = ", ".join([f"self.{n}" for n in required_free] + [f"self.{n} or ''" for n in free])
+    searches = [f"_KEY.search(''.join(({key_texts},)))"] if key_texts else []
+    searches += [f"_FREE.search(''.join(({free_texts},)))"] if free_texts else []
+    if searches:
+        lines.append(f"    if ({' or '.join(searches)}) and not _receiving.get(): return _full(self)")
+    lines.append(f"    if not ({rules}): return _full(self)")
+    return "\n".join(lines) + "\n", names
+
+
 # --- models ----------------------------------------------------------------------------------------------------
 
 
+@_fast_path(keys=("postcode", "country"), free=("street", "street2", "city", "region"))
 @attrs.frozen(kw_only=True)
 class Address:
     street: str | None = None
@@ -269,6 +351,15 @@ class Address:
         _raise(errors, "Address")
 
 
+@_fast_path(
+    required_keys=("number",),
+    required_free=("name",),
+    keys=("email", "phone", "currency", "language", "vat_number", "iban", "bic"),
+    free=("contact_name",),
+    rules="(self.email is None or '@' in self.email)"
+    " and (self.payment_terms_days is None or (self.payment_terms_days.__class__ is int and self.payment_terms_days >= 0))"
+    " and (self.address is None or self.address.__class__ is Address)",
+)
 @attrs.frozen(kw_only=True)
 class Customer:
     number: str
@@ -310,6 +401,14 @@ class Customer:
         _raise(errors, "Customer")
 
 
+@_fast_path(
+    required_free=("description",),
+    keys=("item_number", "account", "tax_code", "unit"),
+    free=("note",),
+    rules="self.unit_price is not None"
+    " and (self.tax_rate is None or _zero <= self.tax_rate <= 100)"
+    " and (self.discount_percent is None or _zero <= self.discount_percent <= 100)",
+)
 @attrs.frozen(kw_only=True)
 class InvoiceLine:
     description: str
@@ -348,6 +447,7 @@ class InvoiceLine:
         return amount
 
 
+@_fast_path(required_keys=("account",), rules="self.amount is not None")
 @attrs.frozen(kw_only=True)
 class TaxLine:
     account: str
@@ -361,6 +461,16 @@ class TaxLine:
         _raise(errors, "TaxLine")
 
 
+@_fast_path(
+    required_keys=("number",),
+    keys=("customer_number", "currency", "order_number", "payment_reference"),
+    free=("title", "notes", "internal_notes"),
+    rules="self.issue_date is not None and bool(self.lines)"
+    " and (self.customer is None or self.customer.__class__ is Customer)"
+    " and (bool(self.customer_number) or self.customer is not None)"
+    " and (self.customer is None or self.customer_number is None or self.customer.number == self.customer_number)"
+    " and (self.due_date is None or self.due_date >= self.issue_date)",
+)
 @attrs.frozen(kw_only=True)
 class Invoice:
     number: str
@@ -424,6 +534,12 @@ class Invoice:
         return sum((line.net_amount for line in self.lines), Decimal(0))
 
 
+@_fast_path(
+    required_keys=("invoice_number",),
+    keys=("account", "currency", "reference"),
+    free=("memo",),
+    rules="self.date is not None and self.amount is not None and self.amount != 0",
+)
 @attrs.frozen(kw_only=True)
 class Payment:
     invoice_number: str
@@ -451,6 +567,12 @@ class Payment:
         _raise(errors, "Payment")
 
 
+@_fast_path(
+    required_keys=("account",),
+    keys=("currency", "reference"),
+    free=("text", "counterparty"),
+    rules="self.date is not None and self.amount is not None",
+)
 @attrs.frozen(kw_only=True)
 class BankTransaction:
     account: str
@@ -477,6 +599,11 @@ class BankTransaction:
         _raise(errors, "BankTransaction")
 
 
+@_fast_path(
+    required_keys=("filename", "content_type"),
+    free=("description",),
+    rules="self.content.__class__ is bytes and len(self.content) > 0",
+)
 @attrs.frozen(kw_only=True)
 class Document:
     filename: str
@@ -504,6 +631,12 @@ class DocumentRef:
     raw: Mapping[str, Any] | None = _raw_field()
 
 
+@_fast_path(
+    required_keys=("account",),
+    keys=("vat_code",),
+    free=("text",),
+    rules="self.amount is not None and self.amount != 0",
+)
 @attrs.frozen(kw_only=True)
 class PostingLine:
     account: str
@@ -523,6 +656,12 @@ class PostingLine:
         _raise(errors, "PostingLine")
 
 
+@_fast_path(
+    required_free=("description",),
+    keys=("reference", "currency"),
+    rules="self.date is not None and len(self.lines) >= 2"
+    " and sum((line.amount for line in self.lines), _zero) == 0",
+)
 @attrs.frozen(kw_only=True)
 class Registration:
     date: _dt.date = _date_field()

@@ -1,9 +1,10 @@
 """Payroll example — user code, backend-neutral: book a monthly salary journal with the payslips attached.
 
 One function, any ledger that supports `Capability.REGISTRATIONS_SUBMIT` (multiregnskab-s2s, multiregnskab,
-runmyaccounts' gl once it exists, memory):
+runmyaccounts (`POST gl`), memory):
 
-    ref = await submit_monthly_payroll(ledger, period=date(2026, 11, 30), payslips=[...], payslip_pdf=pdf_bytes)
+    ref = await submit_monthly_payroll(ledger, period=date(2026, 11, 30), payslips=[...], payslip_pdf=pdf_bytes,
+                                       accounts=SWISS_PAYROLL_ACCOUNTS)  # or DANISH_PAYROLL_ACCOUNTS (the default)
 
 The journal (positive = debit, negative = credit; it sums to zero):
 
@@ -15,7 +16,23 @@ The journal (positive = debit, negative = credit; it sums to zero):
     net pay to the clearing account             - net pay
 
 The payroll system computes the figures; this code only books them. Account numbers are the caller's (they
-differ per chart of accounts); the defaults follow a common Danish small-business chart.
+differ per chart of accounts):
+
+    role                       DANISH_PAYROLL_ACCOUNTS (default)       SWISS_PAYROLL_ACCOUNTS (Run my Accounts)
+    gross_wages                2210 Lønninger                          5000 Lohnaufwand
+    employer_pension           2230 Pension, arbejdsgiver              5720 Berufliche Vorsorge
+    income_tax_payable         8240 Skyldig A-skat                     2279 Kontokorrent Quellensteuer
+    am_contribution_payable    8250 Skyldig AM-bidrag                  2270 Kontokorrent Sozialversicherungen
+    pension_payable            8260 Skyldig pension                    2271 Kontokorrent Vorsorgeeinrichtung
+    net_pay_clearing           8270 Skyldig nettoløn                   1091 Lohndurchlaufkonto
+
+The Swiss numbers are those of the Run my Accounts sandbox chart (a common Swiss KMU chart); check them against
+your tenant's chart (`ledger.adapter.list_charts()`).
+
+The reference is ``payroll-YYYY-MM``. Where the backend can find a registration by reference
+(`Capability.REGISTRATION_LOOKUP`: runmyaccounts, memory), submitting the same month again returns the booked entry
+and different content is `ab.Conflict`; Multi-Regnskab cannot look one up, so a second submit books a second
+entry: keep a sync journal (`ab.push`) to submit each month once.
 """
 
 from __future__ import annotations
@@ -28,7 +45,15 @@ import attrs
 
 import accounting_bridge as ab
 
-__all__ = ["SAMPLE_PAYSLIPS", "PayrollAccounts", "Payslip", "build_payroll_registration", "submit_monthly_payroll"]
+__all__ = [
+    "DANISH_PAYROLL_ACCOUNTS",
+    "SAMPLE_PAYSLIPS",
+    "SWISS_PAYROLL_ACCOUNTS",
+    "PayrollAccounts",
+    "Payslip",
+    "build_payroll_registration",
+    "submit_monthly_payroll",
+]
 
 CENT = Decimal("0.01")
 
@@ -78,6 +103,19 @@ class PayrollAccounts:
     am_contribution_payable: str = "8250"  # Skyldig AM-bidrag
     pension_payable: str = "8260"  # Skyldig pension
     net_pay_clearing: str = "8270"  # Skyldig nettoløn (clearing, paid out from the bank later)
+
+
+#: A common Danish small-business chart (Multi-Regnskab checks accounts itself; its sandbox accepts any).
+DANISH_PAYROLL_ACCOUNTS = PayrollAccounts()
+#: The Run my Accounts sandbox chart (a common Swiss KMU chart).
+SWISS_PAYROLL_ACCOUNTS = PayrollAccounts(
+    gross_wages="5000",  # Lohnaufwand
+    employer_pension="5720",  # Berufliche Vorsorge
+    income_tax_payable="2279",  # Kontokorrent Quellensteuer
+    am_contribution_payable="2270",  # Kontokorrent Sozialversicherungen
+    pension_payable="2271",  # Kontokorrent Vorsorgeeinrichtung
+    net_pay_clearing="1091",  # Lohndurchlaufkonto
+)
 
 
 def build_payroll_registration(

@@ -21,6 +21,7 @@ import secrets as _secrets
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
@@ -34,9 +35,11 @@ __all__ = [
     "ApiKeyHeader",
     "ApiKeyQuery",
     "AuthStrategy",
+    "FleetTokenStore",
     "MemoryTokenStore",
     "NoAuth",
     "OAuth2Client",
+    "StaleRenewal",
     "Token",
     "TokenAuth",
     "TokenStore",
@@ -122,6 +125,27 @@ class TokenStore(Protocol):
     async def load(self, key: str) -> Token | None: ...
 
     async def save(self, key: str, token: Token) -> None: ...
+
+
+@runtime_checkable
+class FleetTokenStore(Protocol):
+    """A `TokenStore` shared by several processes that also runs their renewals one at a time (e.g.
+    `accounting_bridge.fleet.redis_tokens.RedisTokenStore`, chosen by the `shared_state` setting).
+
+    `renewal(key)` waits for the fleet-wide lock of `key` (it has an expiry, so a crashed holder's lock lapses, and
+    a fencing token) and yields the store to use while holding it: its `save` raises `StaleRenewal`, writing
+    nothing, once a newer holder has taken the lock and saved.
+    """
+
+    async def load(self, key: str) -> Token | None: ...
+
+    async def save(self, key: str, token: Token) -> None: ...
+
+    def renewal(self, key: str) -> AbstractAsyncContextManager[TokenStore]: ...
+
+
+class StaleRenewal(Exception):
+    """A save under a renewal lock that a newer holder took over (this holder stalled past the lock's expiry)."""
 
 
 class MemoryTokenStore:
@@ -491,17 +515,39 @@ class TokenAuth:
         _pass_on(renewal.outcome, task)
 
     async def _renew(self, transport: Transport, slot: TokenSlot, refused: Token | None) -> Token:
+        """The renewal; with a `FleetTokenStore`, under its fleet-wide lock (one renewal across processes)."""
+        store = self.store
+        if not isinstance(store, FleetTokenStore):
+            return await self._renew_with(store, transport, slot, refused, fleet=False)
+        async with store.renewal(self.store_key) as fenced:
+            try:
+                return await self._renew_with(fenced, transport, slot, refused, fleet=True)
+            except StaleRenewal:
+                # A newer holder took the lock while this one stalled: its token wins, ours is never saved or used.
+                slot.token = slot.unsaved = None
+                slot.loaded = False
+                raise TransportError(
+                    "another process took over this credential's token renewal (this one stalled past the "
+                    "renewal lock's expiry): retry",
+                    backend=transport.backend,
+                ) from None
+
+    async def _renew_with(
+        self, store: TokenStore | None, transport: Transport, slot: TokenSlot, refused: Token | None, *, fleet: bool
+    ) -> Token:
         """Save a token left unsaved, look at the store (another process may have renewed), then renew unless a
         usable token is left and none was `refused` (after a 401 we renew, with the freshest refresh token: never
-        a spent one)."""
+        a spent one). In a fleet, a usable stored token other than the refused one was renewed by another process
+        while we waited for the lock: it is used as it is."""
         if slot.unsaved is not None:
             with contextlib.suppress(Exception):  # the caller whose renewal failed to save heard of it
-                await self._save(slot, slot.unsaved)
+                await self._save(slot, slot.unsaved, store)
         current = slot.token
-        if self.store is not None:
-            current = self._adopt(slot, await self.store.load(self.store_key), current)
+        if store is not None:
+            current = self._adopt(slot, await store.load(self.store_key), current)
         slot.loaded = True
-        if refused is None and self.usable(current):
+        fresh = refused is None or (fleet and current is not None and not _same_token(current, refused))
+        if fresh and self.usable(current):
             assert current is not None
             slot.token = current
             return current
@@ -512,19 +558,19 @@ class TokenAuth:
         slot.renewals += 1
         # The old refresh token is spent: the new one is kept in process at once, and saved before it is used.
         slot.token, slot.loaded = new, True
-        if self.store is not None:
+        if store is not None:
             slot.unsaved = new
-            await self._save(slot, new)
+            await self._save(slot, new, store)
         return new
 
-    async def _save(self, slot: TokenSlot, token: Token) -> None:
+    async def _save(self, slot: TokenSlot, token: Token, store: TokenStore | None) -> None:
         """Persist a (rotated) token. A failure leaves it in `slot.unsaved`, to be saved again by the next caller;
         a cancellation (the loop is ending) is honoured only once the save is done."""
-        assert self.store is not None
+        assert store is not None
         interrupted = False
         while True:
             try:
-                await self.store.save(self.store_key, token)
+                await store.save(self.store_key, token)
                 break
             except asyncio.CancelledError:
                 if interrupted:

@@ -197,6 +197,8 @@ class TransportConfig:
     connect_timeout: float = 10.0
     retry: RetryPolicy = RetryPolicy()
     max_concurrency: int | None = None
+    #: A redis:// URL: the rate-limit budget of the credential is the fleet's, kept there (see `limiter_for`).
+    shared_state: str | None = attrs.field(default=None, repr=False)
     #: Larger response bodies (after decompression) are refused with `ResponseError` instead of being read.
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     request_id_headers: tuple[str, ...] = ("X-Request-Id", "X-Correlation-Id")
@@ -281,7 +283,7 @@ class Transport:
     @property
     def limiter(self) -> RateLimiter:
         """The credential's limiter on the running loop, with this transport's `max_concurrency` registered."""
-        limiter = limiter_for(self.backend, self.auth.credential_id)
+        limiter = limiter_for(self.backend, self.auth.credential_id, shared_state=self.config.shared_state)
         limiter.set_cap(self, self.config.max_concurrency)
         return limiter
 
@@ -339,7 +341,7 @@ class Transport:
             # refresh token would lose that token: let this transport's renewal end first.
             await settle(self)
         self._closed = True
-        limiter = existing_limiter(self.backend, self.auth.credential_id)
+        limiter = existing_limiter(self.backend, self.auth.credential_id, shared_state=self.config.shared_state)
         if limiter is not None:
             limiter.drop_cap(self)
         if not self._owns_session:

@@ -358,25 +358,36 @@ class RateLimiter:
             self._reset_at = now + self.fallback_reset
 
 
-_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], RateLimiter]] = (
+_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], RateLimiter]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def limiter_for(backend: str, credential: str) -> RateLimiter:
+def limiter_for(backend: str, credential: str, *, shared_state: str | None = None) -> RateLimiter:
     """The process-wide limiter of one (backend, credential) on the running event loop (created on first use).
 
+    With `shared_state` (a redis:// URL) the budget is the fleet's, kept in Redis
+    (`accounting_bridge.fleet.redis_limiter`), with this process's own limiter as the fallback when Redis is away.
     Concurrency caps are not given here: each owner registers its own with `RateLimiter.set_cap`.
     """
     per_loop = _LIMITERS.setdefault(asyncio.get_running_loop(), {})
-    key = (backend, credential)
+    key: tuple[str, ...] = (backend, credential) if shared_state is None else (backend, credential, shared_state)
     limiter = per_loop.get(key)
     if limiter is None:
-        limiter = per_loop[key] = RateLimiter()
+        if shared_state is None:
+            limiter = RateLimiter()
+        else:
+            from ..fleet.redis_limiter import SharedRateLimiter
+            from ..fleet.redis_state import SharedState
+
+            fallback = limiter_for(backend, credential)
+            limiter = SharedRateLimiter(SharedState.parse(shared_state), backend, credential, fallback)
+        per_loop[key] = limiter
     return limiter
 
 
-def existing_limiter(backend: str, credential: str) -> RateLimiter | None:
+def existing_limiter(backend: str, credential: str, *, shared_state: str | None = None) -> RateLimiter | None:
     """The limiter of (backend, credential) on the running event loop, if one was created; never creates one."""
     per_loop = _LIMITERS.get(asyncio.get_running_loop())
-    return None if per_loop is None else per_loop.get((backend, credential))
+    key: tuple[str, ...] = (backend, credential) if shared_state is None else (backend, credential, shared_state)
+    return None if per_loop is None else per_loop.get(key)

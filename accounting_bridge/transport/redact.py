@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
@@ -39,6 +40,22 @@ def _spellings(secrets: Iterable[str | None]) -> set[str]:
     plain = {s for s in secrets if s and len(s) >= 4}
     forms = plain | {unquote(s) for s in plain} | {unquote_plus(s) for s in plain}
     return {s for s in forms if len(s) >= 4}
+
+
+#: Compiled patterns shared by every redactor with the same secrets (the ledgers of one credential), kept while
+#: one of them uses it: building a pattern costs more than building a ledger.
+_shared_patterns: weakref.WeakValueDictionary[tuple[str, ...], re.Pattern[str]] = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
+
+
+def _compiled(ordered: tuple[str, ...]) -> re.Pattern[str]:
+    with _shared_lock:
+        pattern = _shared_patterns.get(ordered)
+    if pattern is None:
+        pattern = re.compile("|".join(_secret_pattern(s) for s in ordered))
+        with _shared_lock:
+            pattern = _shared_patterns.setdefault(ordered, pattern)
+    return pattern
 
 
 class Redactor:
@@ -105,9 +122,9 @@ class Redactor:
             return self._pattern
         with self._lock:
             seen = self._changes
-            ordered = sorted(self._all(), key=len, reverse=True)
+            ordered = tuple(sorted(self._all(), key=lambda s: (-len(s), s)))  # longest first; one order per set
         # compiled without the lock (it can be slow); a change meanwhile keeps the flag: rebuilt on the next use
-        pattern = re.compile("|".join(_secret_pattern(s) for s in ordered)) if ordered else None
+        pattern = _compiled(ordered) if ordered else None
         with self._lock:
             if seen > self._pattern_of:  # never replace a pattern built from a later set
                 self._pattern, self._pattern_of = pattern, seen

@@ -180,6 +180,7 @@ class MemoryAdapter(AdapterBase):
             invoice,
             customer=None,
             customer_number=customer_number,
+            status=_created_status(invoice),
             net_total=net,
             tax_total=tax,
             total=net + tax,
@@ -196,7 +197,9 @@ class MemoryAdapter(AdapterBase):
     def _with_state(self, invoice: Invoice) -> Invoice:
         paid = sum((p.amount for p in self.store.payments if p.invoice_number == invoice.number), Decimal(0))
         total = invoice.total or Decimal(0)
-        if total != 0 and abs(paid) >= abs(total):
+        if invoice.status is InvoiceStatus.DRAFT and paid == 0:
+            status = InvoiceStatus.DRAFT
+        elif total != 0 and abs(paid) >= abs(total):
             status = InvoiceStatus.PAID
         elif paid != 0:
             status = InvoiceStatus.PARTIALLY_PAID
@@ -285,6 +288,10 @@ class MemoryAdapter(AdapterBase):
         self.store.registrations[key] = (registration, ref)
         return ref
 
+    async def find_registration(self, reference: str, *, date: _dt.date | None = None) -> RegistrationRef | None:
+        found = self.store.registrations.get(reference)
+        return None if found is None else found[1]
+
     async def list_companies(self) -> list[Company]:
         return [Company(id="1", name=self.settings.company)]
 
@@ -329,6 +336,12 @@ def _totals(invoice: Invoice) -> tuple[Decimal, Decimal]:
     return net, tax
 
 
+def _created_status(invoice: Invoice) -> InvoiceStatus:
+    """The neutral rule: create issues an open invoice unless a draft is asked for."""
+    return InvoiceStatus.DRAFT if invoice.status is InvoiceStatus.DRAFT else InvoiceStatus.OPEN
+
+
 def _same_content(stored: Invoice, new: Invoice) -> bool:
-    comparable = attrs.evolve(stored, customer=None, net_total=None, tax_total=None, total=None, status=None)
-    return comparable == attrs.evolve(new, customer=None, customer_number=new.customer_key)
+    comparable = attrs.evolve(stored, customer=None, net_total=None, tax_total=None, total=None)
+    asked = attrs.evolve(new, customer=None, customer_number=new.customer_key, status=_created_status(new))
+    return comparable == asked

@@ -104,14 +104,17 @@ def token_binding(username: str, password: str, base_url: str = DEFAULT_BASE_URL
 
 class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
     name: ClassVar[str] = "multiregnskab"
+    credential_settings: ClassVar[str | None] = "username and password, or the token held in token_store"
     settings_class: ClassVar[type[Any]] = MultiRegnskabSettings
+    #: the local sandbox server, imported only by `accounting_bridge.sandbox.create`
+    sandbox: ClassVar[str] = "accounting_bridge.adapters.multiregnskab.sandbox:MultiRegnskabSandbox"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.COMPANIES_LIST,
             Capability.CUSTOMERS_LIST,
             Capability.CUSTOMERS_GET,
             Capability.CUSTOMERS_UPSERT,
-            Capability.INVOICES_CREATE,
+            Capability.INVOICES_CREATE_DRAFT,  # drafts only: create needs status=InvoiceStatus.DRAFT
             Capability.BANK_TRANSACTIONS_LIST,
             Capability.DOCUMENTS_UPLOAD,
             Capability.DOCUMENTS_LIST,
@@ -324,9 +327,10 @@ class MultiRegnskabAdapter(SharedCustomers, HttpAdapter):
     # --- invoices (drafts) -------------------------------------------------------------------------------------
 
     async def create_invoice(self, invoice: Invoice) -> Invoice:
-        """``POST /invoices``: a draft. Line product: `item_number` = productId, else `account` = product type
-        (xid or name), else the `default_product_type` setting. Line amounts are rounded to øre (half up, see
-        `wire.invoice_line_amount`); `net_total` is their sum. Not idempotent: an ambiguous failure, or an
+        """``POST /invoices``: a draft (the API cannot issue one: the ledger asks for `status=DRAFT`). Line
+        product: `item_number` = productId, else `account` = product type (xid or name), else the
+        `default_product_type` setting. Line amounts are rounded to øre (half up, see `wire.invoice_line_amount`);
+        `net_total` is their sum. Not idempotent: an ambiguous failure, or an
         accepted answer that cannot be read, is `WriteOutcomeUnknown(reference=invoice.number)`."""
         company = await self.company_xid()
         if invoice.customer is not None:

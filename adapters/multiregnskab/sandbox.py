@@ -18,9 +18,15 @@ System-to-System API (prefix from the contract's base URL path, default ``/open/
 `S2SContract` — the same inferred paths, header and field names the adapter uses, so both can be overridden
 together.
 
-Fault switches (`faults.add(...)`): a status (5xx, 429 with Retry-After) without performing the request, a
-dropped connection before or *after* the request was performed, latency, a malformed body, a replaced 200 answer
-(`answer=`: performed, then this JSON instead), each optionally after letting `skip` matching requests through.
+Tenants are companies: each has its own books. `add_tenant(name)` adds a company with a user of its own (who sees
+only that company) and a System-to-System API key; the returned connect settings are those of the sandbox's backend
+(`backend="multiregnskab"` serves `public_url`, ``"multiregnskab-s2s"`` `s2s_url`; both APIs always run).
+
+Fault switches: the common ones of `accounting_bridge.sandbox.Faults` (`fail_next`, `rate_limit_next`,
+`drop_after_commit`, `expire_tokens`, `latency`) and this sandbox's own (`faults.add(...)`): a status (5xx, 429 with
+Retry-After) without performing the request, a dropped connection before or *after* the request was performed,
+latency, a malformed body, a replaced 200 answer (`answer=`: performed, then this JSON instead), each optionally
+after letting `skip` matching requests through.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ import attrs
 from aiohttp import web
 
 from accounting_bridge import jsoncodec
+from accounting_bridge import sandbox as common
+from accounting_bridge.errors import ConfigurationError
 
 from .s2s_contract import DEFAULT_CONTRACT, S2SContract
 from .wire import MoneyFormatError, format_local_timestamp, format_money, parse_money, rename_keys
@@ -71,10 +79,11 @@ class Fault:
     times: int = 1
 
 
-class Faults:
-    """Queued faults, each consumed by the next matching request(s)."""
+class Faults(common.Faults):
+    """The common switches plus this sandbox's own queued faults, each consumed by the next matching request(s)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, expire_tokens: Callable[[], None] | None = None) -> None:
+        super().__init__(expire_tokens=expire_tokens)
         self.queue: list[Fault] = []
 
     def add(self, method: str, path: str, **kwargs: Any) -> Fault:
@@ -83,9 +92,13 @@ class Faults:
         return fault
 
     def clear(self) -> None:
+        super().clear()
         self.queue.clear()
 
-    def take(self, api: str, method: str, path: str) -> Fault | None:
+    def pending(self, kind: str | None = None) -> int:
+        return super().pending(kind) + (sum(f.times for f in self.queue) if kind is None else 0)
+
+    def take_queued(self, api: str, method: str, path: str) -> Fault | None:
         for fault in self.queue:
             if fault.method == method and path.startswith(fault.path) and fault.api in (None, api):
                 if fault.skip > 0:
@@ -162,28 +175,38 @@ _BODY = web.RequestKey("multiregnskab_body", object)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-class MultiRegnskabSandbox:
+_BACKENDS = ("multiregnskab", "multiregnskab-s2s")
+DEFAULT_COMPANY = 1002
+
+
+class MultiRegnskabSandbox(common.SandboxServer):
     """Both APIs on one 127.0.0.1 server, sharing the companies' books."""
 
     username = "bogholder@example.dk"
     password = "Kodeord-1234!"
     api_key = "s2s-key-1002-7f3a9c1e5b"
+    faults: Faults
 
     def __init__(
         self,
         *,
+        backend: str = "multiregnskab",
         token_lifetime: _dt.timedelta = _dt.timedelta(minutes=30),
         refresh_lifetime: _dt.timedelta = _dt.timedelta(days=30),
         clock: Callable[[], _dt.datetime] = _local_now,
         contract: S2SContract = DEFAULT_CONTRACT,
         seed: bool = True,
     ) -> None:
+        if backend not in _BACKENDS:
+            raise ConfigurationError(f"MultiRegnskabSandbox serves {' or '.join(_BACKENDS)}, not {backend!r}")
+        super().__init__()
+        self.backend = backend
         self.token_lifetime = token_lifetime
         self.refresh_lifetime = refresh_lifetime
         self.clock = clock  # naive local (CET) time, as the API speaks it
         self.offset = _dt.timedelta()
         self.contract = contract
-        self.faults = Faults()
+        self.faults = Faults(expire_tokens=self._expire_access_tokens)
         self.calls: list[SandboxCall] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.access: dict[str, list[int]] = {}
@@ -191,11 +214,10 @@ class MultiRegnskabSandbox:
         self.tokens: dict[str, _Token] = {}
         self.api_keys: dict[str, int] = {}
         self.companies: dict[int, CompanyState] = {}
+        self.tenants: dict[str, int] = {}  # tenant name -> companyXid (added by `add_tenant`)
         self.logins = 0
         self.refreshes = 0
         self._ids = itertools.count(5001)
-        self._runner: web.AppRunner | None = None
-        self.port: int | None = None
         self.s2s_prefix = urlsplit(contract.base_url).path.rstrip("/") or "/s2s"
         if seed:
             self._seed()
@@ -225,48 +247,52 @@ class MultiRegnskabSandbox:
         self.access[self.username] = [1001, 1002]
         self.last_companies[self.username] = [1002]
         self.api_keys[self.api_key] = 1002
-        today = self.today()
         for company in (first, second):
-            company.product_types = [
-                {"productTypeXid": company.xid * 10 + 1, "typeName": "Salg af ydelser"},
-                {"productTypeXid": company.xid * 10 + 2, "typeName": "Salg af varer"},
-            ]
-            company.products = [
-                {
-                    "productXid": company.xid * 100 + 1,
-                    "productId": "P2345",
-                    "productName": "Abonnement, en måned",
-                    "productTypeXid": company.xid * 10 + 1,
-                    "unitOfMeasureCode": "EA",
-                    "prices": [{"price": "33,95", "currencyCode": "DKK"}],
-                }
-            ]
-            account = company.xid * 10 + 7
-            company.bank_accounts[account] = {
-                "xid": account,
-                "name": "Driftskonto",
-                "currency": "DKK",
-                "banksIdentification": "1234 0123456789",
+            self._seed_company(company)
+
+    def _seed_company(self, company: CompanyState) -> None:
+        """A company's chart of products, a bank account with postings and balance, and three archive files."""
+        today = self.today()
+        company.product_types = [
+            {"productTypeXid": company.xid * 10 + 1, "typeName": "Salg af ydelser"},
+            {"productTypeXid": company.xid * 10 + 2, "typeName": "Salg af varer"},
+        ]
+        company.products = [
+            {
+                "productXid": company.xid * 100 + 1,
+                "productId": "P2345",
+                "productName": "Abonnement, en måned",
+                "productTypeXid": company.xid * 10 + 1,
+                "unitOfMeasureCode": "EA",
+                "prices": [{"price": "33,95", "currencyCode": "DKK"}],
             }
-            company.bank_postings[account] = [
-                self._posting(today - _dt.timedelta(days=3), "Gebyr januar", "-197,00", "Danske Bank"),
-                self._posting(today - _dt.timedelta(days=20), "Indbetaling faktura 1042", "12.500,00", "Kunde A/S"),
-                self._posting(today - _dt.timedelta(days=45), "Husleje", "-8.750,50", None),
-                self._posting(today - _dt.timedelta(days=200), "Moms", "-21.337,25", "Skattestyrelsen"),
-            ]
-            company.bank_balances = [
-                {
-                    "bankAccountXid": account,
-                    "bankAccountName": "Driftskonto",
-                    "balanceType": "ITBD",
-                    "iban": "DK5000400440116243",
-                    "balanceAmount": "123.456,78",
-                    "currency": "DKK",
-                    "timestamp": format_local_timestamp(self.now()),
-                }
-            ]
-            for name in ("kvittering-1.pdf", "kvittering-2.pdf", "faktura-leverandor.pdf"):
-                self._store_file(company, {"fileName": name, "contentType": "application/pdf"}, b"%PDF-1.4 seed")
+        ]
+        account = company.xid * 10 + 7
+        company.bank_accounts[account] = {
+            "xid": account,
+            "name": "Driftskonto",
+            "currency": "DKK",
+            "banksIdentification": "1234 0123456789",
+        }
+        company.bank_postings[account] = [
+            self._posting(today - _dt.timedelta(days=3), "Gebyr januar", "-197,00", "Danske Bank"),
+            self._posting(today - _dt.timedelta(days=20), "Indbetaling faktura 1042", "12.500,00", "Kunde A/S"),
+            self._posting(today - _dt.timedelta(days=45), "Husleje", "-8.750,50", None),
+            self._posting(today - _dt.timedelta(days=200), "Moms", "-21.337,25", "Skattestyrelsen"),
+        ]
+        company.bank_balances = [
+            {
+                "bankAccountXid": account,
+                "bankAccountName": "Driftskonto",
+                "balanceType": "ITBD",
+                "iban": "DK5000400440116243",
+                "balanceAmount": "123.456,78",
+                "currency": "DKK",
+                "timestamp": format_local_timestamp(self.now()),
+            }
+        ]
+        for name in ("kvittering-1.pdf", "kvittering-2.pdf", "faktura-leverandor.pdf"):
+            self._store_file(company, {"fileName": name, "contentType": "application/pdf"}, b"%PDF-1.4 seed")
 
     def _posting(self, day: _dt.date, text: str, amount: str, extra: str | None) -> dict[str, Any]:
         posting: dict[str, Any] = {"xid": self.next_id(), "bankDate": day.isoformat(), "bankText": text}
@@ -300,7 +326,10 @@ class MultiRegnskabSandbox:
     # --- server ------------------------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+        app = web.Application(
+            middlewares=[self.count_middleware, self._middleware, self.fault_middleware],
+            client_max_size=64 * 1024 * 1024,
+        )
         p = PUBLIC_PREFIX
         routes = [
             ("POST", "/login", self.login),
@@ -347,35 +376,71 @@ class MultiRegnskabSandbox:
 
     @property
     def url(self) -> str:
-        assert self.port is not None, "sandbox not started"
-        return f"http://127.0.0.1:{self.port}"
+        """The server's root URL; empty before `start` (as are the URLs below)."""
+        return f"http://{self._host}:{self.port}" if self.port else ""
 
     @property
     def public_url(self) -> str:
-        return self.url + PUBLIC_PREFIX
+        return self.url and self.url + PUBLIC_PREFIX
 
     @property
     def s2s_url(self) -> str:
-        return self.url + self.s2s_prefix
+        return self.url and self.url + self.s2s_prefix
 
-    async def start(self) -> MultiRegnskabSandbox:
-        self._runner = web.AppRunner(self.app(), handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
-        return self
+    @property
+    def base_url(self) -> str:
+        """The `base_url` setting of the sandbox's backend: `public_url` or `s2s_url`."""
+        return self.s2s_url if self.backend == "multiregnskab-s2s" else self.public_url
 
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve both APIs on `host` (a free port by default); returns the `base_url` of the sandbox's backend."""
+        await self.serve(self.app(), host, port)
+        return self.base_url
 
     async def __aenter__(self) -> MultiRegnskabSandbox:
-        return await self.start()
+        await self.start()
+        return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+    # --- the common protocol: tenants (companies), settings, seed ---------------------------------------------
+
+    def connect_settings(self, tenant: str | None = None) -> dict[str, Any]:
+        """Credentials and `company` of a tenant (default: the seeded user's company 1002) for the backend."""
+        xid = DEFAULT_COMPANY if tenant is None else self.tenants.get(tenant)
+        if xid is None:
+            raise ConfigurationError(f"no sandbox tenant {tenant!r}; tenants: {', '.join(sorted(self.tenants))}")
+        if self.backend == "multiregnskab-s2s":
+            key = next(k for k, company in self.api_keys.items() if company == xid)
+            return {"api_key": key, "company": xid}
+        user = self.username if tenant is None else _tenant_user(tenant, xid)
+        return {"username": user, "password": self.users[user]["password"], "company": xid}
+
+    def add_tenant(self, tenant: str) -> dict[str, Any]:
+        """A company with its own books, a user who sees only it and an S2S API key; returns its settings."""
+        if tenant not in self.tenants:
+            xid = max(self.companies, default=DEFAULT_COMPANY) + 1
+            company = CompanyState(xid=xid, name=tenant, cvr=f"{40000000 + xid}")
+            self.companies[xid] = company
+            self._seed_company(company)
+            user = _tenant_user(tenant, xid)
+            self.users[user] = {"password": f"Sandbox-{xid}-kodeord!", "realName": tenant}
+            self.access[user] = [xid]
+            self.last_companies[user] = [xid]
+            self.api_keys[f"s2s-key-{xid}"] = xid
+            self.tenants[tenant] = xid
+        return self.connect_settings(tenant)
+
+    def seed(self, *, tenant: str | None = None, customers: int = 3, invoices: int = 5) -> None:
+        """Add customers and draft invoices (the API keeps invoices as drafts) to a tenant's company."""
+        xid = self.connect_settings(tenant)["company"]
+        _seed_books(self, self.companies[xid], customers, invoices)
+
+    def fault_response(self, request: web.Request, rule: common.FaultRule) -> web.StreamResponse:
+        return _json({"message": f"injected fault {rule.status}"}, rule.status, rule.headers)
+
+    def _expire_access_tokens(self) -> None:
+        expired = self.now() - _dt.timedelta(milliseconds=1)
+        for token in self.tokens.values():
+            token.expires = min(token.expires, expired)
 
     # --- middleware: call log, faults, refusals ----------------------------------------------------------------
 
@@ -397,7 +462,7 @@ class MultiRegnskabSandbox:
                 body = raw
         request[_BODY] = body
         self.calls.append(SandboxCall(api, request.method, sub, dict(request.query), dict(request.headers), body))
-        fault = self.faults.take(api, request.method, sub)
+        fault = self.faults.take_queued(api, request.method, sub)
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
@@ -628,6 +693,7 @@ class MultiRegnskabSandbox:
         company = self._company(self._user(request), request.query.get("companyXid"))
         file = self._file(company, request.query.get("archiveFileXid"))
         data = dict(file.data)
+        data.pop("timestampLastUpdate", None)  # a field of the list's ArchiveFileLine, not of ArchiveFile
         if request.query.get("omitFileBody", "false").lower() == "true":
             data["fileBodyBase64"] = ""
         if file.comments:
@@ -925,3 +991,49 @@ def _one_month_before(day: _dt.date) -> _dt.date:
         except ValueError:
             continue
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _tenant_user(tenant: str, xid: int) -> str:
+    """The e-mail user name of a tenant's own user (the API's user names are e-mail addresses)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", tenant.lower()).strip("-")[:40] or "tenant"
+    return f"{slug}-{xid}@sandbox.example.dk"
+
+
+_SEED_CUSTOMERS = (
+    ("Bager Nielsen ApS", "Algade 12", "4000", "Roskilde"),
+    ("Cykelsmeden I/S", "Nørregade 7", "8000", "Aarhus C"),
+    ("Frisør Larsen", "Vestergade 3", "5000", "Odense C"),
+    ("Tandlæge Holm ApS", "Strandvejen 101", "2900", "Hellerup"),
+    ("Kaffebaren Aps", "Jernbanegade 2", "9000", "Aalborg"),
+)
+
+
+def _seed_books(sandbox: MultiRegnskabSandbox, company: CompanyState, customers: int, invoices: int) -> None:
+    """Realistic customers and draft invoices in one company's books, as the API would store them."""
+    for index in range(customers):
+        name, street, zip_code, city = _SEED_CUSTOMERS[index % len(_SEED_CUSTOMERS)]
+        sandbox._create_customer(
+            company,
+            {
+                "xid": 0, "entityVersion": 0, "companyXid": company.xid, "customerName": name,
+                "customerNumber": _free_number(company),
+                "currencyCode": "DKK", "address1": street, "zipCode": zip_code, "city": city, "countryCode": "DK",
+                "languageCode": "DA", "email": f"bogholderi{index + 1}@example.dk", "paymentTermsType": "NET",
+            },
+        )  # fmt: skip
+    customer_xids = list(company.customers)
+    today = sandbox.today()
+    for index in range(invoices if customer_xids else 0):
+        xid = sandbox.next_id()
+        day = max(today - _dt.timedelta(days=10 * (invoices - index)), _dt.date(today.year, 1, 1))
+        company.invoices[xid] = {
+            "companyXid": company.xid, "invoiceXid": xid, "customerXid": customer_xids[index % len(customer_xids)],
+            "date": day.isoformat(), "currencyCode": "DKK", "draft": True,
+            "lines": [{"lineNo": 1, "lineText": "Abonnement, en måned", "amount": "33,95", "quantity": "1,00",
+                       "productTypeXid": company.xid * 10 + 1}],
+        }  # fmt: skip
+
+
+def _free_number(company: CompanyState) -> str:
+    taken = {str(customer.get("customerNumber")) for customer in company.customers.values()}
+    return next(str(n) for n in itertools.count(3001) if str(n) not in taken)

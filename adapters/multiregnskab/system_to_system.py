@@ -57,7 +57,10 @@ class MultiRegnskabS2SSettings(CommonSettings):
 
 class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
     name: ClassVar[str] = "multiregnskab-s2s"
+    credential_settings: ClassVar[str | None] = "api_key and company, and api_key_header / api_key_prefix"
     settings_class: ClassVar[type[Any]] = MultiRegnskabS2SSettings
+    #: the local sandbox server, imported only by `accounting_bridge.sandbox.create`
+    sandbox: ClassVar[str] = "accounting_bridge.adapters.multiregnskab.sandbox:MultiRegnskabSandbox"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.CUSTOMERS_LIST,

@@ -101,6 +101,16 @@ def _path_setting(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -
     safety.setting_path_segment(value, attribute.name)
 
 
+def _non_negative_days(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3660:
+        raise ConfigurationError(f"setting {attribute.name!r} must be a whole number of days from 0 to 3660")
+
+
+def _a_bool(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"setting {attribute.name!r} must be true or false")
+
+
 def _account_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(str(v) for v in value)
 
@@ -129,6 +139,11 @@ class RunMyAccountsSettings(CommonSettings):
     #: Accounts payments must never be booked to; None = infer from the chart (see `inferred.is_bank_account`).
     bank_accounts: tuple[str, ...] | None = attrs.field(default=None, converter=_account_tuple)
     allow_bank_account_payments: bool = False
+    #: How far around a registration's date (and around today, for `registrations.find`) GL entries are looked
+    #: up by reference: RMA lists ledger lines by date only.
+    registration_lookup_days: int = attrs.field(default=31, validator=_non_negative_days)
+    #: Create invoices write-first, trusting RMA to refuse a number that exists (see `inferred` rule 6).
+    invoice_write_first: bool = attrs.field(default=inferred.INVOICE_WRITE_FIRST, validator=_a_bool)
 
 
 def _auth(settings: RunMyAccountsSettings) -> AuthStrategy:
@@ -140,12 +155,10 @@ def _auth(settings: RunMyAccountsSettings) -> AuthStrategy:
 
 
 def _error_info(response: Response) -> ErrorInfo:
-    message = wire.error_text(response.body, response.content_type)
-    detail: Any = None
     try:
-        detail = wire.decode_body(response.body, response.content_type)
+        detail, message = wire.read_answer(response.body, response.content_type)
     except ResponseError:
-        detail = None
+        detail, message = None, None
     if message is None:
         message = response.text()[:300].strip() if response.content_type.startswith("text/") else ""
     return ErrorInfo(message or f"HTTP {response.status}", detail)
@@ -153,7 +166,10 @@ def _error_info(response: Response) -> ErrorInfo:
 
 class RunMyAccountsAdapter(HttpAdapter):
     name: ClassVar[str] = "runmyaccounts"
+    credential_settings: ClassVar[str | None] = "api_key and tenant, and auth = query | bearer | header"
     settings_class: ClassVar[type[Any]] = RunMyAccountsSettings
+    #: the local sandbox server, imported only by `accounting_bridge.sandbox.create`
+    sandbox: ClassVar[str] = "accounting_bridge.adapters.runmyaccounts.sandbox:RmaSandbox"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.CUSTOMERS_LIST,
@@ -168,6 +184,7 @@ class RunMyAccountsAdapter(HttpAdapter):
             Capability.BANK_TRANSACTIONS_LIST,
             Capability.DOCUMENTS_UPLOAD,
             Capability.REGISTRATIONS_SUBMIT,
+            Capability.REGISTRATION_LOOKUP,
             Capability.RAW,
         }
     )
@@ -203,7 +220,12 @@ class RunMyAccountsAdapter(HttpAdapter):
         """Decode a 2xx body; an ``error`` in it is a failure even with 2xx (German text kept)."""
         if not response.body.strip():
             return None
-        message = wire.error_text(response.body, response.content_type)
+        try:
+            tree, message = wire.read_answer(response.body, response.content_type)  # one parse for both
+        except ResponseError as exc:
+            exc.status = response.status
+            exc.request_id = response.request_id
+            raise
         if message:
             raise Unprocessable(
                 self.transport.redactor.text(message),
@@ -212,12 +234,7 @@ class RunMyAccountsAdapter(HttpAdapter):
                 request_id=response.request_id,
                 detail={"error": message},
             )
-        try:
-            return wire.decode_body(response.body, response.content_type)
-        except ResponseError as exc:
-            exc.status = response.status
-            exc.request_id = response.request_id
-            raise
+        return tree
 
     async def _get(
         self, resource: str, *keys: str, params: Mapping[str, str] | None = None, field: str = "number"
@@ -427,13 +444,19 @@ class RunMyAccountsAdapter(HttpAdapter):
         answer never produces a duplicate. Once the POST may have landed, a failing read-back — or, after a lost
         answer, a stored invoice that differs — is `WriteOutcomeUnknown(reference=invoice.number)`, never the read's
         own error nor `Conflict`.
+
+        The number is looked up before the POST unless the setting `invoice_write_first` trusts RMA to refuse a
+        number that exists (`inferred` rule 6): then a refusal is judged by the stored invoice's content instead.
+        Either way concurrent creates of one number end with one invoice: the same content is the existing
+        record, different content `Conflict`.
         """
         tree = wire.encode_invoice(invoice, ar_accno=self.settings.receivables_account, extra=extra)
         what = f"invoice {invoice.number!r}"
         self.last_create_was_present = False
-        existing = await self._invoice_tree(invoice.number)
-        if existing is not None:
-            return self._already_present(invoice.number, tree, existing)
+        if not self.settings.invoice_write_first:
+            existing = await self._invoice_tree(invoice.number)
+            if existing is not None:
+                return self._already_present(invoice.number, tree, existing)
 
         async def exists() -> bool:
             return await self._invoice_tree(invoice.number) is not None
@@ -497,6 +520,7 @@ class RunMyAccountsAdapter(HttpAdapter):
         raise UnsupportedOperation(
             "invoices.delete",
             backend=self.name,
+            method="ledger.adapter.delete_invoice()",
             reason=(
                 f"invoice {number!r} cannot be deleted: a properly kept ledger does not delete invoices (use case "
                 "C1). Book a storno with the same date and negated amounts (recipes.storno_of / book_storno) or a "
@@ -639,8 +663,9 @@ class RunMyAccountsAdapter(HttpAdapter):
     async def list_bank_transactions(
         self, *, account: str | None = None, since: _dt.date | None = None, until: _dt.date | None = None
     ) -> AsyncIterator[BankTransaction]:
-        """The booked lines of a (bank) account from `/charts/{accno}/transactions`, money in as + (the SQL-Ledger
-        sign is flipped). Run my Accounts has no bank-statement import: submitting is unsupported."""
+        """The booked lines of a (bank) account from `/charts/{accno}/transactions`, money in as + (a debit of
+        the bank account, see `account_transactions`). Run my Accounts has no bank-statement import: submitting is
+        unsupported."""
         if not account:
             raise ValidationError(FieldError("account", "Run my Accounts needs the account number"), backend=self.name)
         safety.path_segment(account, "account", backend=self.name)
@@ -649,7 +674,7 @@ class RunMyAccountsAdapter(HttpAdapter):
                 transaction = BankTransaction(
                     account=line.accno,
                     date=line.date,
-                    amount=-line.amount,
+                    amount=line.amount,
                     text=line.description or line.memo,
                     reference=line.reference,
                     id=line.id,
@@ -702,32 +727,81 @@ class RunMyAccountsAdapter(HttpAdapter):
     # --- registrations (POST gl, inferred body) ----------------------------------------------------------------
 
     async def submit_registration(self, registration: Registration) -> RegistrationRef:
-        """A GL journal entry (`POST gl`). The body is INFERRED (see `inferred.encode_gl`). Attachments are
-        uploaded as receipts first (`upload_beleg`: a lost upload answer does not block the entry; the ids in
-        ``raw["attachments"]`` are then ``"crc32:<checksum>"``). With a `reference`, an ambiguous failure is
-        resolved by looking for the reference among that day's GL lines (module ``gl``; AR/AP lines with the same
-        reference do not count). Amounts finer than a cent are refused by `validate()`."""
+        """A GL journal entry (`POST gl`). The body is INFERRED (see `inferred.encode_gl`).
+
+        With a `reference`, the GL lines (module ``gl``) of the days around the registration's date
+        (`registration_lookup_days`) are searched for it first: the same entry found (same date, accounts and
+        amounts) is returned as is (``raw["already_present"]``) and nothing is uploaded or booked; different content
+        is `Conflict` naming the journal entry. Attachments are then uploaded as receipts (`upload_beleg`; a lost
+        upload answer does not block the entry, the ids in ``raw["attachments"]`` are then ``"crc32:<checksum>"``).
+        An ambiguous failure of the post is resolved by looking for the reference among that day's GL lines (AR/AP
+        lines with the same reference do not count). Amounts finer than a cent are refused by `validate()`."""
         return await self._submit_gl("gl", registration)
 
     async def submit_yearend(self, registration: Registration) -> RegistrationRef:
-        """`POST gl/yearend`: a year-end booking, same INFERRED body as `gl`."""
+        """`POST gl/yearend`: a year-end booking, same INFERRED body and reference rule as `gl`."""
         return await self._submit_gl("gl/yearend", registration)
+
+    async def find_registration(self, reference: str, *, date: _dt.date | None = None) -> RegistrationRef | None:
+        """The GL entry booked with `reference` within `registration_lookup_days` of `date` (default: today), or
+        None. RMA lists ledger lines by date only, so an entry further away is not found."""
+        safety.business_key(reference, "reference", backend=self.name)
+        lines = await self._gl_lines(reference, date or _dt.date.today())
+        return None if not lines else _found_registration(reference, lines)
+
+    async def _gl_lines(self, reference: str, around: _dt.date, days: int | None = None) -> list[AccountTransaction]:
+        """The GL-module ledger lines carrying `reference`, `days` (default: the setting) either side of `around`."""
+        span = _dt.timedelta(days=self.settings.registration_lookup_days if days is None else days)
+        lines = await self.account_transactions("x", since=around - span, until=around + span)
+        return [line for line in lines if line.reference == reference and _is_gl(line)]
+
+    async def _already_booked(self, registration: Registration) -> RegistrationRef | None:
+        if not registration.reference:
+            return None
+        reference = registration.reference
+        lines = await self._gl_lines(reference, registration.date)
+        if not lines:
+            return None
+        differences = _gl_differences(registration, lines)
+        if differences:
+            raise Conflict(
+                f"journal entry {reference!r} is already booked with different content ({', '.join(differences)}); "
+                "use another reference for another entry",
+                backend=self.name,
+                status=409,
+            )
+        return _found_registration(reference, lines)
+
+    async def _upload_attachments(self, registration: Registration) -> list[str]:
+        ids = []
+        entry = registration.reference or registration.description
+        for doc in registration.attachments:
+            try:
+                ids.append((await self.upload_beleg(doc, comment=f"Beleg zu Buchung {entry}")).id)
+            except Conflict as exc:
+                raise Conflict(
+                    f"journal entry {entry!r} was not booked: its attachment {doc.filename!r} is already stored in "
+                    "Run my Accounts (it refuses the same file twice, e.g. a payslip PDF already attached to another "
+                    "entry)",
+                    backend=self.name,
+                    status=exc.status,
+                    request_id=exc.request_id,
+                    detail=exc.detail,
+                ) from None
+        return ids
 
     async def _submit_gl(self, resource: str, registration: Registration) -> RegistrationRef:
         self.validate(registration)
-        attachment_ids = []
-        for doc in registration.attachments:
-            comment = f"Beleg zu Buchung {registration.reference or registration.description}"
-            attachment_ids.append((await self.upload_beleg(doc, comment=comment)).id)
+        present = await self._already_booked(registration)
+        if present is not None:
+            return present
+        attachment_ids = await self._upload_attachments(registration)
         lookup = None
         if registration.reference:
             reference = registration.reference
 
             async def lookup() -> bool:
-                lines = await self.account_transactions("x", since=registration.date, until=registration.date)
-                return any(
-                    line.reference == reference and (line.module or "").lower() == inferred.GL_MODULE for line in lines
-                )
+                return bool(await self._gl_lines(reference, registration.date, days=0))
 
         response, body = await self._post(
             resource, root=inferred.GL_ROOT, tree=inferred.encode_gl(registration),
@@ -757,7 +831,8 @@ class RunMyAccountsAdapter(HttpAdapter):
         include_openings: bool | None = None,
         include_closings: bool | None = None,
     ) -> list[AccountTransaction]:
-        """`/charts/{accno}/transactions` (``10xx`` patterns, ``x`` = all). SQL-Ledger sign: debit < 0."""
+        """`/charts/{accno}/transactions` (``10xx`` patterns, ``x`` = all). Amounts in the neutral sign of
+        `PostingLine` (debit > 0, credit < 0; RMA's own SQL-Ledger sign is the opposite) and in whole cents."""
         params = {
             "from_date": since.isoformat() if since else "",
             "to_date": until.isoformat() if until else "",
@@ -850,6 +925,32 @@ class RunMyAccountsAdapter(HttpAdapter):
 
     async def list_projects(self) -> list[Project]:
         return decode_list(await self._get("projects"), "project", Project)
+
+
+def _is_gl(line: AccountTransaction) -> bool:
+    return (line.module or "").lower() == inferred.GL_MODULE
+
+
+def _found_registration(reference: str, lines: Sequence[AccountTransaction]) -> RegistrationRef:
+    """A booked GL entry as a `RegistrationRef`. Which field of a ledger line names its journal entry is not
+    documented (see `inferred`), so `id` is None and the lines are in ``raw["lines"]``."""
+    return RegistrationRef(
+        id=None,
+        reference=reference,
+        raw={"already_present": True, "date": lines[0].date.isoformat(), "lines": [line.raw for line in lines]},
+    )
+
+
+def _gl_differences(registration: Registration, lines: Sequence[AccountTransaction]) -> list[str]:
+    """What differs between a registration and the GL lines booked under its reference (empty: the same entry)."""
+    differences = []
+    if {line.date for line in lines} != {registration.date}:
+        differences.append("date")
+    sent = sorted((line.account, line.amount) for line in registration.lines)
+    booked = sorted((line.accno, line.amount) for line in lines)
+    if sent != booked:
+        differences.append("lines")
+    return differences  # the description is not compared: how RMA hands it back on ledger lines is not documented
 
 
 def _payable_differences(sent: Payable, stored: Payable) -> list[str]:

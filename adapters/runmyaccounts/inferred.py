@@ -20,6 +20,13 @@ adapter settings can override the ones that matter per tenant.
    which entries produce which is inferred). The look-up that resolves a lost GL answer only counts lines of
    this module whose reference is the registration's, so an invoice or payment with the same reference that
    day cannot make a lost GL entry look booked.
+6. A second `POST invoices` with an `invnumber` that exists is refused (400 + ``{"error": ...}``, as the sandbox
+   does), never booked twice — the brief tags this [I]: no documentation states it. Until a real tenant confirms
+   it, `create_invoice` looks the number up before writing (`INVOICE_WRITE_FIRST = False`, two GETs and one POST
+   per new invoice). The setting ``invoice_write_first=True`` trusts the refusal: the POST goes first and the
+   number is looked up only after a refusal or an ambiguous failure (one GET and one POST per new invoice; the
+   GET is the read-back, as `POST invoices` answers 204 without the stored invoice). An invoice that embeds its
+   customer may then overwrite that customer before the refusal, if RMA processes the customer first.
 
 GL posting line amounts go out as given: amounts finer than a cent are refused earlier by the adapter's
 `validate()` (`lines[i].amount`), never rounded here.
@@ -43,6 +50,7 @@ __all__ = [
     "GL_LINE_ITEM",
     "GL_MODULE",
     "GL_ROOT",
+    "INVOICE_WRITE_FIRST",
     "PAYMENT_LIST_ALL",
     "YEAREND_ROOT",
     "encode_gl",
@@ -56,6 +64,8 @@ GL_LINE_ITEM = "line"
 GL_MODULE = "gl"
 BELEG_ROOT = "beleg"
 PAYMENT_LIST_ALL = "9999-12-31T23:59"
+#: Rule 6: trust RMA to refuse a duplicate `invnumber` and write first (the default of `invoice_write_first`).
+INVOICE_WRITE_FIRST = False
 BANK_RANGE = (1000, 1089)
 
 

@@ -21,6 +21,7 @@ from .wire import (
     format_bool,
     format_date,
     format_decimal,
+    in_cents,
     items,
     nested,
     parse_bool,
@@ -292,7 +293,9 @@ def saldo_rows(tree: Any, *, version: int) -> list[SaldoRow]:
 
 @attrs.frozen(kw_only=True)
 class AccountTransaction:
-    """One ledger line of `/charts/{accno}/transactions`: `amount` in SQL-Ledger sign (debit < 0, credit > 0)."""
+    """One ledger line of `/charts/{accno}/transactions`. `amount` follows the neutral sign of `PostingLine`
+    (debit > 0, credit < 0: RMA's SQL-Ledger sign is flipped) in whole cents (``"-72500.0"`` → ``72500.00``).
+    The wire value is in ``raw["amount"]``."""
 
     accno: str
     date: _dt.date
@@ -315,7 +318,7 @@ class AccountTransaction:
         return cls(
             accno=accno,
             date=date,
-            amount=parse_decimal(tree.get("amount"), "amount"),
+            amount=ledger_amount(parse_decimal(tree.get("amount"), "amount")),
             reference=text(tree.get("reference")),
             description=text(tree.get("description")),
             module=text(tree.get("module")),
@@ -324,6 +327,12 @@ class AccountTransaction:
             id=text(tree.get("id")),
             raw=dict(tree),
         )
+
+
+def ledger_amount(sql_ledger_amount: Decimal) -> Decimal:
+    """SQL-Ledger's signed amount (debit < 0) as a neutral one (debit > 0) at the currency's scale (cents).
+    An amount finer than a cent (never booked by RMA) keeps its digits rather than being rounded."""
+    return in_cents(Decimal(0) - sql_ledger_amount)  # not -x: no Decimal('-0')
 
 
 def account_transactions(tree: Any) -> list[AccountTransaction]:

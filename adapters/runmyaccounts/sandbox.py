@@ -1,31 +1,36 @@
 """A fake Run my Accounts server (aiohttp.web) for tests, the demo and users' own test suites.
 
     async with RmaSandbox(mandant="demo", api_key="sandbox-key") as sandbox:
-        ledger = ab.connect("runmyaccounts", tenant="demo", api_key="sandbox-key", base_url=sandbox.base_url)
+        ledger = ab.connect("runmyaccounts", base_url=sandbox.base_url, **sandbox.connect_settings())
+
+Tenants are mandants: each has its own books (`SandboxState`) and API key; `add_tenant("acme")` adds one and
+returns its connect settings. `sandbox.state` is the books of the mandant being served (outside a request: the
+default mandant's).
 
 Emulates the documented routes under ``/api/latest/clients/{mandant}``: 403 for a wrong key (query ``api_key``,
 ``Authorization: Bearer`` or ``X-RMA-KEY``) or mandant; XML and mapped JSON rendered from one model (XML when no
 ``Accept``; switches for the single-item and empty-list JSON forms); status computation (OPEN/PAID/OVERDUE);
 ``204`` on invoice create; German ``{"error": ...}`` bodies (also with 200 where the docs say errors come that
-way); ``/belege`` 409/413/415; seeded chart, parts, customers; fault switches: `faults.fail_next` (statuses
-answered before handling), `faults.fail_after_commit` (statuses answered after a write was performed),
-`faults.drop_after_commit` (writes whose connection is cut after they were committed),
-`faults.garble_after_commit` (writes answered 200 with an unreadable body after they were committed),
+way); ``/belege`` 409/413/415; seeded chart, parts, customers; fault switches: the common ones of
+`accounting_bridge.sandbox.Faults` (`fail_next`, `rate_limit_next`, `drop_after_commit`, `latency`) and
+`faults.fail_after_commit` (statuses answered after a write was performed), `faults.garble_after_commit`
+(writes answered 200 with an unreadable body after they were committed),
 `faults.fail_reads_after_commit` (statuses answered to the GETs that follow the next committed write, after
-`faults.reads_before_failing` of them went through),
-`faults.latency`.
+`faults.reads_before_failing` of them went through).
 The bodies of ``POST gl`` and ``POST gl/yearend`` are undocumented: the sandbox accepts exactly what the client's
 inferred encoder sends (see `inferred.py`) and checks that debits equal credits.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import contextvars
 import datetime as _dt
 import hmac
 import itertools
+import re
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,6 +38,8 @@ from urllib.parse import parse_qsl
 import attrs
 from aiohttp import web
 
+from accounting_bridge import sandbox as common
+from accounting_bridge.errors import ConfigurationError
 from accounting_bridge.testing import minimal_pdf
 
 from .inferred import GL_LINE_ITEM, GL_LINES_WRAPPER
@@ -60,15 +67,28 @@ CENT = Decimal("0.01")
 PREFIX = "/api/latest/clients/{mandant}"
 
 
-@attrs.define
-class Faults:
-    fail_next: list[int] = attrs.field(factory=list)
-    fail_after_commit: list[int] = attrs.field(factory=list)
-    drop_after_commit: int = 0
-    garble_after_commit: int = 0
-    fail_reads_after_commit: list[int] = attrs.field(factory=list)
-    reads_before_failing: int = 0
-    latency: float = 0.0
+_TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+class Faults(common.Faults):
+    """The common switches plus Run my Accounts' own (applied by the write handlers once a write landed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_after_commit: list[int] = []  # statuses answered after a write was performed
+        self.garble_after_commit = 0  # writes answered 200 with an unreadable body after they were performed
+        self.fail_reads_after_commit: list[int] = []  # statuses for the GETs after the next committed write
+        self.reads_before_failing = 0  # ... once this many of those GETs went through
+
+    def pending(self, kind: str | None = None) -> int:
+        own = len(self.fail_after_commit) + self.garble_after_commit + len(self.fail_reads_after_commit)
+        return super().pending(kind) + (own if kind is None else 0)
+
+    def clear(self) -> None:
+        super().clear()
+        self.fail_after_commit.clear()
+        self.fail_reads_after_commit.clear()
+        self.garble_after_commit = 0
 
 
 def _chart(accno: str, description: str, link: str, allow_gl: bool = True) -> dict[str, str]:
@@ -185,6 +205,18 @@ class SandboxState:
         return str(next(self.ids))
 
 
+@attrs.define
+class _Tenant:
+    api_key: str = attrs.field(repr=False)
+    state: SandboxState
+
+
+#: The books of the request being served (set by the middleware), so handlers read `self.state` unchanged.
+_SERVING: contextvars.ContextVar[tuple[RmaSandbox, SandboxState] | None] = contextvars.ContextVar(
+    "rma_sandbox_serving", default=None
+)
+
+
 class _Fail(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -214,12 +246,16 @@ def _as_wire_text(tree: Any) -> Any:
     return "" if tree is None else tree
 
 
-class RmaSandbox:
+class RmaSandbox(common.SandboxServer):
     """The server. Configure with keyword arguments; `state` and `faults` may be changed while it runs."""
+
+    backend = "runmyaccounts"
+    faults: Faults
 
     def __init__(
         self,
         *,
+        backend: str = "runmyaccounts",
         mandant: str = "demo",
         api_key: str = "sandbox-key",
         state: SandboxState | None = None,
@@ -230,12 +266,12 @@ class RmaSandbox:
         languages: Iterable[str] = ("de", "fr", "it", "en"),
         language_error_status: int = 200,  # the docs' German language error arrives without an error status
         max_upload: int = BELEG_MAX_BYTES,
-        host: str = "127.0.0.1",
-        port: int = 0,
     ) -> None:
+        if backend != self.backend:
+            raise ConfigurationError(f"RmaSandbox serves 'runmyaccounts', not {backend!r}")
+        super().__init__()
         self.mandant = mandant
-        self.api_key = api_key
-        self.state = state or SandboxState()
+        self.tenants: dict[str, _Tenant] = {mandant: _Tenant(api_key, state or SandboxState())}
         self.faults = Faults()
         self.today = today
         self.empty_list_form = empty_list_form
@@ -244,48 +280,92 @@ class RmaSandbox:
         self.languages = set(languages)
         self.language_error_status = language_error_status
         self.max_upload = max_upload
-        self.host = host
-        self.port = port
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
         self._failing_reads: list[int] = []  # armed from `faults.fail_reads_after_commit` by a committed write
         self._reads_to_pass = 0
-        self._runner: web.AppRunner | None = None
         self.app = self._build_app()
 
-    def __repr__(self) -> str:
-        return f"RmaSandbox(mandant={self.mandant!r}, port={self.port})"
+    # --- lifecycle and the common protocol -------------------------------------------------------------------
 
-    # --- lifecycle -------------------------------------------------------------------------------------------
-
-    async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on `host` (a free port by default); returns the base URL (the adapter's `base_url` setting)."""
+        await self.serve(self.app, host, port)
         return self.base_url
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def __aenter__(self) -> RmaSandbox:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     @property
     def base_url(self) -> str:
-        """The value for the adapter's `base_url` setting."""
-        return f"http://{self.host}:{self.port}/api/latest/clients/"
+        """The value for the adapter's `base_url` setting; empty before `start`."""
+        return f"http://{self._host}:{self.port}/api/latest/clients/" if self.port else ""
+
+    @property
+    def api_key(self) -> str:
+        """The API key of the default mandant (may be changed while the sandbox runs)."""
+        return self.tenants[self.mandant].api_key
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        self.tenants[self.mandant].api_key = value
+
+    @property
+    def state(self) -> SandboxState:
+        """The books of the mandant being served; outside a request, those of the default mandant."""
+        serving = _SERVING.get()
+        if serving is not None and serving[0] is self:
+            return serving[1]
+        return self.tenants[self.mandant].state
+
+    @state.setter
+    def state(self, value: SandboxState) -> None:
+        self.tenants[self.mandant].state = value
+
+    def connect_settings(self, tenant: str | None = None) -> dict[str, Any]:
+        """`tenant` and `api_key` of a mandant (default: the sandbox's own) for `ab.connect("runmyaccounts", ...)`."""
+        name = self.mandant if tenant is None else tenant
+        if name not in self.tenants:
+            raise ConfigurationError(f"no sandbox tenant {name!r}; tenants: {', '.join(sorted(self.tenants))}")
+        return {"tenant": name, "api_key": self.tenants[name].api_key}
+
+    def add_tenant(self, tenant: str) -> dict[str, Any]:
+        """A mandant with its own books (seeded chart, parts and customers) and API key; returns its settings."""
+        if not _TENANT_NAME.fullmatch(tenant):
+            raise ConfigurationError(f"sandbox tenant {tenant!r} must be letters, digits, '-' or '_' (a URL segment)")
+        self.tenants.setdefault(tenant, _Tenant(f"sandbox-key-{tenant}", SandboxState()))
+        return self.connect_settings(tenant)
+
+    def books(self, tenant: str | None = None) -> SandboxState:
+        """The books of a mandant (default: the sandbox's own)."""
+        return self.tenants[self.connect_settings(tenant)["tenant"]].state
+
+    def seed(self, *, tenant: str | None = None, customers: int = 3, invoices: int = 5) -> None:
+        """Add `customers` customers and `invoices` invoices (some paid, some overdue) to a mandant's books."""
+        with self._serving(self.books(tenant)):
+            _seed_books(self, customers, invoices)
+
+    @contextlib.contextmanager
+    def _serving(self, state: SandboxState) -> Iterator[None]:
+        token = _SERVING.set((self, state))
+        try:
+            yield
+        finally:
+            _SERVING.reset(token)
+
+    def fault_response(self, request: web.Request, rule: common.FaultRule) -> web.StreamResponse:
+        message = "Zu viele Anfragen." if rule.status == 429 else "Interner Fehler, bitte später erneut versuchen."
+        response = self._error(request, rule.status, message)
+        response.headers.update(rule.headers)
+        return response
 
     # --- app -------------------------------------------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware], client_max_size=self.max_upload + 1024 * 1024)
+        app = web.Application(
+            middlewares=[self.count_middleware, self._middleware, self.fault_middleware],
+            client_max_size=self.max_upload + 1024 * 1024,
+        )
         routes = [
             ("GET", "/customers", self.list_customers),
             ("POST", "/customers", self.upsert_customer),
@@ -334,22 +414,18 @@ class RmaSandbox:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
-        if self.faults.latency:
-            await asyncio.sleep(self.faults.latency)
         key = self._key(request)
-        mandant = request.match_info.get("mandant")
-        if key is None or not hmac.compare_digest(key, self.api_key) or mandant != self.mandant:
+        tenant = self.tenants.get(request.match_info.get("mandant", ""))
+        if key is None or tenant is None or not hmac.compare_digest(key, tenant.api_key):
             return self._error(request, 403, "Zugriff verweigert: API-Schlüssel oder Mandant ungültig.")
-        if self.faults.fail_next:
-            status = self.faults.fail_next.pop(0)
-            return self._error(request, status, "Interner Fehler, bitte später erneut versuchen.")
         if request.method == "GET" and self._failing_reads:
             if self._reads_to_pass > 0:
                 self._reads_to_pass -= 1
             else:
                 return self._error(request, self._failing_reads.pop(0), "Interner Fehler beim Lesen.")
         try:
-            response = await handler(request)
+            with self._serving(tenant.state):
+                response = await handler(request)
         except _Fail as fail:
             return self._error(request, fail.status, fail.message)
         return response  # type: ignore[no-any-return]
@@ -363,11 +439,6 @@ class RmaSandbox:
         if self.faults.garble_after_commit > 0:
             self.faults.garble_after_commit -= 1
             return web.Response(status=200, body=b'{"id": 2', content_type="application/json")
-        if self.faults.drop_after_commit > 0:
-            self.faults.drop_after_commit -= 1
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=204)
         if self.faults.fail_after_commit:
             status = self.faults.fail_after_commit.pop(0)
             return self._error(request, status, "Interner Fehler nach dem Speichern.")
@@ -608,7 +679,11 @@ class RmaSandbox:
         return self._entity(request, "invoice", self._invoice_out(self._invoice(request.match_info["number"])))
 
     async def create_invoice(self, request: web.Request) -> web.StreamResponse:
-        tree = await self._body(request)
+        self.store_invoice(await self._body(request))
+        return self._after_commit(request) or web.Response(status=204)
+
+    def store_invoice(self, tree: dict[str, Any]) -> None:
+        """Validate and book one invoice in the books being served (the body of ``POST /invoices``)."""
         number = text(tree.get("invnumber"))
         if not number:
             raise _Fail(400, "Das Feld 'invnumber' fehlt.")
@@ -650,7 +725,6 @@ class RmaSandbox:
         day = parse_date(stored["transdate"])
         self._book(day, number, stored.get("description", ""), "ar", [(stored.get("ar_accno") or "1100", -amount)])
         self._book(day, number, stored.get("description", ""), "ar", credits)
-        return self._after_commit(request) or web.Response(status=204)
 
     async def invoice_pdf(self, request: web.Request) -> web.Response:
         stored = self._invoice(request.match_info["number"])
@@ -972,6 +1046,60 @@ class RmaSandbox:
         }
         self.state.belege[checksum] = beleg
         return self._after_commit(request) or self._entity(request, "beleg", beleg)
+
+
+_SEED_NAMES = (
+    ("Bäckerei Zürcher GmbH", "Limmatquai 14", "8001", "Zürich"),
+    ("Schreinerei Holzer AG", "Industriestrasse 7", "3600", "Thun"),
+    ("Café du Lac Sàrl", "Quai du Mont-Blanc 3", "1201", "Genève"),
+    ("Velo Meier & Co.", "Bahnhofplatz 2", "4051", "Basel"),
+    ("Treuhand Gerber AG", "Poststrasse 21", "9000", "St. Gallen"),
+)
+_SEED_PARTS = (("BERATUNG", "3.5"), ("SW-LIC", "1"), ("SUPPORT-H", "2"), ("VERSAND", "1"), ("BUCH", "2"))
+
+
+def _seed_books(sandbox: RmaSandbox, customers: int, invoices: int) -> None:
+    """Realistic customers and invoices in the books being served; numbers continue after the existing ones."""
+    state = sandbox.state
+    numbers = []
+    for index in range(customers):
+        name, street, zipcode, city = _SEED_NAMES[index % len(_SEED_NAMES)]
+        number = _free_number(state.customers, "K-", 3001)
+        state.customers[number] = {
+            "customernumber": number, "name": name, "address1": street, "zipcode": zipcode, "city": city,
+            "country": "Schweiz", "terms": "30", "language_code": "de", "typeofcontact": "company",
+            "email": f"buchhaltung{index + 1}@example.ch", "id": state.next_id(),
+            "created": format_date(sandbox.today()),
+        }  # fmt: skip
+        numbers.append(number)
+    numbers = numbers or sorted(state.customers)
+    today = sandbox.today()
+    for index in range(invoices):
+        number = _free_number(state.invoices, "RE-", 5001)
+        day = today - _dt.timedelta(days=10 * (invoices - index))
+        partnumber, quantity = _SEED_PARTS[index % len(_SEED_PARTS)]
+        sandbox.store_invoice(
+            {
+                "invnumber": number, "customernumber": numbers[index % len(numbers)],
+                "transdate": format_date(day), "duedate": format_date(day + _dt.timedelta(days=30)),
+                "currency": "CHF", "description": f"Leistungen {day:%m.%Y}", "taxincluded": "false",
+                "parts": {"part": [{"partnumber": partnumber, "quantity": quantity,
+                                    "sellprice": state.parts[partnumber]["sellprice"]}]},
+            }
+        )  # fmt: skip
+        if index % 3 == 0:  # every third invoice is paid in full
+            amount, _net, _credits = sandbox._totals(state.invoices[number])
+            state.payments.append(
+                {"id": state.next_id(), "invnumber": number, "datepaid": format_date(day + _dt.timedelta(days=12)),
+                 "amount_paid": format_decimal(amount), "source": "", "memo": "Zahlung", "payment_accno": "1020",
+                 "currency": "CHF", "exchangerate": "1.0"}
+            )  # fmt: skip
+            paid_on = day + _dt.timedelta(days=12)
+            sandbox._book(paid_on, number, "Zahlung", "ar", [("1020", -amount), ("1100", amount)])
+
+
+def _free_number(taken: Mapping[str, Any], prefix: str, start: int) -> str:
+    return next(f"{prefix}{n}" for n in itertools.count(start) if f"{prefix}{n}" not in taken)
 
 
 def _query_date(value: str | None, today: Callable[[], _dt.date]) -> _dt.date | None:

@@ -59,6 +59,7 @@ __all__ = [
     "finer_than_cents",
     "format_date",
     "format_decimal",
+    "in_cents",
     "income_amount",
     "invoice_differences",
     "items",
@@ -66,6 +67,8 @@ __all__ = [
     "parse_decimal",
     "parse_json",
     "parse_xml",
+    "parse_xml_document",
+    "read_answer",
     "render_json",
     "render_xml",
 ]
@@ -262,37 +265,37 @@ def parse_json(body: bytes | str) -> Tree:
         raise _bad(f"response body is not valid JSON ({exc.__class__.__name__})") from None
 
 
-def _fill(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, dict):
-        return {k: _fill(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill(v) for v in value]
-    return value
-
-
 def parse_xml(body: bytes | str) -> Tree:
     """XML -> the same tree as the JSON (root dropped, attributes as ``@name``, empty elements ``""``).
 
     Entity declarations are refused (xmltodict's default, kept): a billion-laughs or external-entity document
     is a `ResponseError`, as is malformed XML. An empty root (``<invoices/>``) is None (an empty list).
     """
+    return parse_xml_document(body)[1]
+
+
+def _empty_as_text(_path: Any, key: str, value: Any) -> tuple[str, Any]:
+    """xmltodict postprocessor: an empty element is ``""`` (as in the JSON), filled in while parsing."""
+    return key, "" if value is None else value
+
+
+def parse_xml_document(body: bytes | str) -> tuple[str | None, Tree]:
+    """`parse_xml`, also naming the root element (one parse serves both the error check and the answer)."""
     raw = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     if not raw.strip():
-        return None
+        return None, None
     try:
-        parsed = xmltodict.parse(raw, attr_prefix="@", cdata_key="#text")
+        parsed = xmltodict.parse(raw, attr_prefix="@", cdata_key="#text", postprocessor=_empty_as_text)
     except ExpatError as exc:
         raise _bad(f"response body is not well-formed XML ({exc.__class__.__name__})") from None
     except ValueError as exc:  # "entities are disabled"
         raise _bad(f"XML refused: {exc}") from None
     if not isinstance(parsed, Mapping) or len(parsed) != 1:
         raise _bad("XML document without a single root element")
-    (root_value,) = parsed.values()
-    if root_value is None:
-        return None
-    return _fill(root_value)
+    ((root, root_value),) = parsed.items()
+    if root_value is None or root_value == "":
+        return root, None
+    return root, root_value
 
 
 def parse_xml_root(body: bytes | str) -> str | None:
@@ -316,6 +319,34 @@ def decode_body(body: bytes, content_type: str = "") -> Tree:
     if stripped.startswith(b"<"):
         return parse_xml(body)
     return parse_json(body)
+
+
+def read_answer(body: bytes, content_type: str = "") -> tuple[Tree, str | None]:
+    """A response parsed once: its tree (as `decode_body`) and its error message (as `error_text`). A body that
+    cannot be decoded raises `ResponseError`, unless it still carries an error message: then the tree is None."""
+    try:
+        tree, root = _decode_with_root(body, content_type)
+    except ResponseError:
+        message = error_text(body, content_type)
+        if message is None:
+            raise
+        return None, message
+    if root is None:
+        return tree, error_message(tree)
+    if root != "error":
+        return tree, None
+    return tree, tree if isinstance(tree, str) and tree else error_message({"error": tree})
+
+
+def _decode_with_root(body: bytes, content_type: str) -> tuple[Tree, str | None]:
+    """`decode_body`, plus the XML root element's name (None for JSON, which has no root)."""
+    kind = content_type.lower()
+    if "json" not in kind and ("xml" in kind or (not kind and body.lstrip().startswith(b"<"))):
+        if not body.lstrip().startswith(b"<"):
+            return decode_body(body, content_type), None  # not XML at all: as decode_body does, never an error
+        root, tree = parse_xml_document(body)
+        return tree, root
+    return decode_body(body, content_type), None
 
 
 def error_message(tree: Tree) -> str | None:
@@ -493,6 +524,17 @@ CENT = Decimal("0.01")
 FINER_THAN_CENTS = "has more than two decimals; Run my Accounts books whole cents: round it before sending"
 
 
+def in_cents(value: Decimal) -> Decimal:
+    """An amount read from RMA at the currency's scale (``"300.0"`` → ``300.00``); digits finer than a cent, which
+    RMA never books, are kept rather than rounded away."""
+    cents = value.quantize(CENT)
+    return cents if cents == value else value
+
+
+def _opt_cents(value: Decimal | None) -> Decimal | None:
+    return None if value is None else in_cents(value)
+
+
 def income_amount(line: InvoiceLine) -> Decimal:
     """The income entry of a "customer transaction" line: its net amount rounded to cents, half up, per line."""
     return line.net_amount.quantize(CENT, ROUND_HALF_UP)
@@ -657,9 +699,9 @@ def decode_invoice(tree: Mapping[str, Any], *, today: _dt.date | None = None) ->
         TaxLine(account=text(e.get("tax_accno")) or "", amount=parse_decimal(e.get("amount"), "taxentry.amount"))
         for e in nested(tree, "taxentries", "taxentry")
     ]
-    total = _opt_decimal(tree.get("amount"), "amount")
-    net = _opt_decimal(tree.get("netamount"), "netamount")
-    paid = _opt_decimal(tree.get("paid"), "paid")
+    total = _opt_cents(_opt_decimal(tree.get("amount"), "amount"))
+    net = _opt_cents(_opt_decimal(tree.get("netamount"), "netamount"))
+    paid = _opt_cents(_opt_decimal(tree.get("paid"), "paid"))
     if not lines:
         # List responses may omit the positions: one summary line keeps the model valid; `raw` has the rest.
         lines.append(
@@ -861,7 +903,7 @@ def decode_payment(
         return Payment(
             invoice_number=number,
             date=date,
-            amount=parse_decimal(tree.get("amount_paid"), "amount_paid"),
+            amount=in_cents(parse_decimal(tree.get("amount_paid"), "amount_paid")),
             account=account,
             kind=(kinds or {}).get(account or "", PaymentKind.PAYMENT),
             currency=text(tree.get("currency")),

@@ -24,6 +24,7 @@ from accounting_bridge.errors import (
     FieldError,
     NotFound,
     ResponseError,
+    Unprocessable,
     ValidationError,
     WriteOutcomeUnknown,
 )
@@ -37,6 +38,7 @@ from accounting_bridge.transport.http import Request, Response, Transport
 
 from . import constants as c
 from . import wire
+from .cache import SingleFlightCache
 
 __all__ = ["CAPABILITIES", "SmallInvoiceAdapter", "SmallInvoiceSettings", "token_binding"]
 
@@ -48,7 +50,9 @@ CAPABILITIES: frozenset[Capability] = frozenset(
         Capability.INVOICES_LIST,
         Capability.INVOICES_GET,
         Capability.INVOICES_CREATE,
+        Capability.INVOICES_CREATE_DRAFT,
         Capability.INVOICES_PDF,
+        Capability.INVOICES_CANCEL,
         Capability.PAYMENTS_LIST,
         Capability.PAYMENTS_CREATE,
         Capability.RAW,
@@ -98,6 +102,11 @@ def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         raise ConfigurationError(f"setting {attribute.name!r} must be a whole number of at least 1")
 
 
+def _seconds(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigurationError(f"setting {attribute.name!r} must be a number of seconds, 0 or more")
+
+
 def _page_size(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= c.MAX_PAGE_SIZE:
         raise ConfigurationError(f"setting {attribute.name!r} must be a whole number 1..{c.MAX_PAGE_SIZE}")
@@ -127,6 +136,8 @@ class SmallInvoiceSettings(CommonSettings):
     payment_days: int = c.DEFAULT_PAYMENT_DAYS  # due date = issue date + this, when the invoice has none
     #: most items scanned client-side per look-up by number when the server ignores the `filter` (see constants)
     lookup_scan_limit: int = attrs.field(default=c.DEFAULT_LOOKUP_SCAN_LIMIT, validator=_positive)
+    #: seconds a contact looked up by number is reused by invoice creates (0: look it up for every invoice)
+    contact_cache_ttl: float = attrs.field(default=c.CONTACT_CACHE_TTL, validator=_seconds)
 
     @property
     def effective_grant(self) -> str:
@@ -153,7 +164,10 @@ def token_binding(client_id: str, client_secret: str, base_url: str = c.PRODUCTI
 
 class SmallInvoiceAdapter(HttpAdapter):
     name: ClassVar[str] = "smallinvoice"
+    credential_settings: ClassVar[str | None] = "client_id and client_secret, and refresh_token or token_store"
     settings_class: ClassVar[type[Any]] = SmallInvoiceSettings
+    #: the local sandbox server, imported only by `accounting_bridge.sandbox.create`
+    sandbox: ClassVar[str] = "accounting_bridge.adapters.smallinvoice.sandbox:SmallInvoiceSandbox"
     capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
 
     def __init__(self, settings: SmallInvoiceSettings) -> None:
@@ -195,7 +209,9 @@ class SmallInvoiceAdapter(HttpAdapter):
         self.transport = Transport(
             config, auth=self.auth, session=settings.session, error_info=wire.error_info, secrets=secrets
         )
-        self._units: list[dict[str, Any]] | None = None
+        self._units: SingleFlightCache[list[dict[str, Any]]] = SingleFlightCache(None)  # for the ledger's life
+        #: contacts by number (None: known absent is never cached), shared by concurrent creates of one push
+        self._contacts: SingleFlightCache[dict[str, Any]] = SingleFlightCache(settings.contact_cache_ttl)
         self._filter_unreliable: set[str] = set()  # list paths whose `filter` answer held other numbers
 
     def __repr__(self) -> str:
@@ -336,19 +352,25 @@ class SmallInvoiceAdapter(HttpAdapter):
     def _filter(condition: Mapping[str, Any]) -> str:
         return jsoncodec.dumps(dict(condition))
 
-    async def _find_numbered(self, path: str, number: str, **params: str) -> dict[str, Any] | None:
+    async def _find_numbered(
+        self, path: str, number: str, *, confirm_absent: bool = False, **params: str
+    ) -> dict[str, Any] | None:
         """The item of the list at `path` whose own `number` is `number`, or None when there is none.
 
         The `filter` syntax is undocumented ([3P]: some filters "don't work properly"; comparators are prepended to
-        the value), so its answer is checked, never trusted: only an item carrying exactly `number` counts, and an
-        empty answer means absent. An answer holding other numbers shows the filter was ignored or misapplied on
-        this path; this look-up and every later one on the path then scan the unfiltered list (`_scan_numbered`).
+        the value), so its answer is checked, never trusted: only an item carrying exactly `number` counts. An
+        empty answer means absent for a read; inside a write's look-up (`confirm_absent`), where "absent" would
+        send the write again, it is confirmed by the bounded scan, so a filter applied too narrowly cannot cause a
+        duplicate. An answer holding other numbers shows the filter was ignored or misapplied on this path; this
+        look-up and every later one on the path then scan the unfiltered list (`_scan_numbered`).
         """
         safety.business_key(number, "number", backend=self.name)
         if path not in self._filter_unreliable and not number.startswith(c.FILTER_COMPARATOR_PREFIXES):
             query = {"filter": self._filter({"number": number}), "limit": str(self.settings.page_size), **params}
             items, _ = await self._get(path, query, wire.items_of)
             match = _numbered(items, number)
+            if match is None and not items and confirm_absent:
+                return await self._scan_numbered(path, number, params)
             if all(_numbered([item], number) is not None for item in items):
                 return match  # the filter was honoured: the item, or nothing
             self._filter_unreliable.add(path)
@@ -391,8 +413,23 @@ class SmallInvoiceAdapter(HttpAdapter):
 
     # --- customers = contacts ----------------------------------------------------------------------------------
 
-    async def _find_contact(self, number: str) -> dict[str, Any] | None:
-        return await self._find_numbered("contacts", number)
+    async def _find_contact(self, number: str, *, confirm_absent: bool = False) -> dict[str, Any] | None:
+        return await self._find_numbered("contacts", number, confirm_absent=confirm_absent)
+
+    async def _contact_by_number(self, number: str) -> dict[str, Any] | None:
+        """The contact `number`, reused from the ledger's contact cache (`contact_cache_ttl`); concurrent first
+        asks of one number share one look-up. Absence is not cached (the contact may be created any moment)."""
+
+        async def load() -> dict[str, Any]:
+            found = await self._find_contact(number)
+            if found is None:
+                raise _Absent
+            return found
+
+        try:
+            return await self._contacts.get(number, load)
+        except _Absent:
+            return None
 
     async def list_customers(self) -> AsyncIterator[Customer]:
         async for item in self._pages("contacts"):
@@ -408,36 +445,84 @@ class SmallInvoiceAdapter(HttpAdapter):
         return wire.decode_contact(await self._upsert_contact(customer))
 
     async def _upsert_contact(self, customer: Customer) -> dict[str, Any]:
-        what = f"customer {customer.number!r}"
-
-        async def read_back() -> dict[str, Any] | None:
-            return await self._find_contact(customer.number)
-
-        existing = await self._find_contact(customer.number)
-        if existing is not None:
-            body = wire.encode_contact(customer, create=False)
-            response = await self.transport.send(Request("PUT", f"contacts/{self._id(existing, 'contact')}", json=body))
-            return await self._written(
-                response, what=what, reference=customer.number, decode=wire.item_of, read_back=read_back
-            )
+        """Create first (`number` is unique: smallinvoice refuses a second contact with it); a refusal for the
+        number means the contact exists, and it is updated — only what differs, its address through the
+        address sub-resource (`ContactPUT` has no address). A customer that cannot be created (no address) is
+        looked up first."""
         issues = wire.contact_create_issues(customer, self.settings.person_gender)
-        if issues:
-            raise ValidationError(issues, backend=self.name, model="Customer")
+        if not issues:
+            created = await self._create_contact(customer)
+            if created is not None:
+                self._contacts.put(customer.number, created)
+                return created
+        existing = await self._find_contact(customer.number, confirm_absent=not issues)
+        if existing is None:
+            if issues:
+                raise ValidationError(issues, backend=self.name, model="Customer")
+            raise WriteOutcomeUnknown(  # refused as a duplicate, yet not found: nothing certain to report
+                f"customer {customer.number!r}: smallinvoice says the number is in use but no contact has it",
+                backend=self.name,
+                reference=customer.number,
+            )
+        updated = await self._update_contact(existing, customer)
+        self._contacts.put(customer.number, updated)
+        return updated
+
+    async def _create_contact(self, customer: Customer) -> dict[str, Any] | None:
+        """`POST /contacts`; None when smallinvoice refuses it because the number is taken."""
         body = wire.encode_contact(customer, create=True, gender=self.settings.person_gender)
 
         async def landed() -> bool:
-            return await self._find_contact(customer.number) is not None
+            return await self._find_contact(customer.number, confirm_absent=True) is not None
 
-        response = await self.transport.send(
-            Request("POST", "contacts", json=body, reference=customer.number), lookup=landed
-        )
-        return await self._written(response, what=what, reference=customer.number, decode=wire.item_of,
-                                   read_back=read_back)  # fmt: skip
+        async def read_back() -> dict[str, Any] | None:
+            return await self._find_contact(customer.number, confirm_absent=True)
+
+        try:
+            response = await self.transport.send(
+                Request("POST", "contacts", json=body, reference=customer.number), lookup=landed
+            )
+        except Unprocessable as exc:
+            if _number_taken(exc):
+                return None
+            raise
+        return await self._written(
+            response, what=f"customer {customer.number!r}", reference=customer.number, decode=wire.item_of,
+            read_back=read_back,
+        )  # fmt: skip
+
+    async def _update_contact(self, existing: dict[str, Any], customer: Customer) -> dict[str, Any]:
+        """`PUT /contacts/{id}` with the changed fields, `PUT …/addresses/{id}` when the address changed."""
+        what = f"customer {customer.number!r}"
+        contact_id = self._id(existing, "contact")
+        result = dict(existing)
+        changes = wire.changed_fields(existing, wire.encode_contact(customer, create=False))
+        if changes:
+
+            async def read_contact() -> dict[str, Any] | None:
+                return await self._find_contact(customer.number)
+
+            response = await self.transport.send(Request("PUT", f"contacts/{contact_id}", json=changes))
+            result = await self._written(
+                response, what=what, reference=customer.number, decode=wire.item_of, read_back=read_contact
+            )
+        address_changes = _address_changes(existing, customer)
+        if address_changes:
+            address_id = safety.server_id(existing.get("main_address_id"), "address id", backend=self.name)
+            response = await self.transport.send(
+                Request("PUT", f"contacts/{contact_id}/addresses/{address_id}", json=address_changes)
+            )
+            result["main_address"] = await self._written(
+                response, what=f"address of {what}", reference=customer.number, decode=wire.item_of
+            )
+        return result
 
     # --- invoices ----------------------------------------------------------------------------------------------
 
-    async def _find_invoice(self, number: str) -> dict[str, Any] | None:
-        return await self._find_numbered("receivables/invoices", number, **{"with": "contact"})
+    async def _find_invoice(self, number: str, *, confirm_absent: bool = False) -> dict[str, Any] | None:
+        return await self._find_numbered(
+            "receivables/invoices", number, confirm_absent=confirm_absent, **{"with": "contact"}
+        )
 
     async def _invoice_item(self, number: str) -> dict[str, Any]:
         item = await self._find_invoice(number)
@@ -475,31 +560,16 @@ class SmallInvoiceAdapter(HttpAdapter):
         return wire.decode_invoice(await self._invoice_item(number))
 
     async def create_invoice(self, invoice: Invoice) -> Invoice:
-        if invoice.customer is not None:
-            contact = await self._upsert_contact(invoice.customer)
-        else:
-            found = await self._find_contact(invoice.customer_key)
-            if found is None:
-                raise ValidationError(
-                    FieldError("customer_number", f"customer {invoice.customer_key!r} does not exist in smallinvoice"),
-                    backend=self.name,
-                    model="Invoice",
-                )
-            contact = found
+        """One `POST` in the common case (the contact and the units come from the ledger's caches), then the
+        status rule: an open invoice takes a second request, `change-status` to `S`, because smallinvoice
+        creates every invoice as a draft; `status=InvoiceStatus.DRAFT` stays one request.
+
+        The number is unique in smallinvoice, so the create is sent without looking first: a refusal for the
+        number is resolved by looking the invoice up (same content → that invoice, brought to the asked status;
+        different → `Conflict`), which also makes concurrent creates of one invoice idempotent."""
+        contact = await self._invoice_contact(invoice)
         customer_number = str(contact.get("number") or invoice.customer_key)
-        existing = await self._find_invoice(invoice.number)
         unit_ids = await self._unit_ids(invoice)
-        if existing is not None:
-            decoded = wire.decode_invoice(existing, customer_number=customer_number)
-            differences = _stored_differences(existing, decoded, invoice, contact, unit_ids)
-            if not differences:
-                return decoded  # a resend of the same invoice is not a second invoice
-            raise Conflict(
-                f"invoice {invoice.number!r} already exists with different content ({', '.join(differences)})",
-                backend=self.name,
-                status=409,
-                detail={"id": existing.get("id")},
-            )
         grace = contact.get("payment_grace")
         days = grace if isinstance(grace, int) and not isinstance(grace, bool) else self.settings.payment_days
         due = invoice.due_date or invoice.issue_date + _dt.timedelta(days=days)
@@ -514,25 +584,82 @@ class SmallInvoiceAdapter(HttpAdapter):
         )
 
         async def landed() -> bool:
-            return await self._find_invoice(invoice.number) is not None
+            return await self._find_invoice(invoice.number, confirm_absent=True) is not None
 
         async def read_back() -> Invoice | None:
-            item = await self._find_invoice(invoice.number)
+            item = await self._find_invoice(invoice.number, confirm_absent=True)
             return None if item is None else wire.decode_invoice(item, customer_number=customer_number)
 
-        response = await self.transport.send(
-            Request("POST", "receivables/invoices", json=body, reference=invoice.number), lookup=landed
+        try:
+            response = await self.transport.send(
+                Request("POST", "receivables/invoices", json=body, reference=invoice.number), lookup=landed
+            )
+        except Unprocessable as exc:
+            if _names_field(exc, "contact_id", "contact_address_id"):
+                self._contacts.forget(customer_number)  # the cached contact is gone or changed
+            if not _number_taken(exc):
+                raise
+            created = await self._existing_invoice(invoice, contact, unit_ids, customer_number, refusal=exc)
+        else:
+            created = await self._written(
+                response,
+                what=f"invoice {invoice.number!r}",
+                reference=invoice.number,
+                decode=lambda data: wire.decode_invoice(wire.item_of(data), customer_number=customer_number),
+                read_back=read_back,
+            )
+            if response.confirmed_by_lookup:  # the lookup saw *an* invoice with this number: ours only if it matches
+                self._check_landed(invoice, created, contact, unit_ids)
+        return await self._with_create_status(invoice, created, customer_number)
+
+    async def _invoice_contact(self, invoice: Invoice) -> dict[str, Any]:
+        """The invoice's contact: from the ledger's contact cache when it is there and (for an embedded customer)
+        holds what the invoice says, else looked up or upserted."""
+        if invoice.customer is not None:
+            cached = self._contacts.peek(invoice.customer.number)
+            if cached is not None and not _contact_changes(cached, invoice.customer):
+                return cached
+            return await self._upsert_contact(invoice.customer)
+        found = await self._contact_by_number(invoice.customer_key)
+        if found is None:
+            raise ValidationError(
+                FieldError("customer_number", f"customer {invoice.customer_key!r} does not exist in smallinvoice"),
+                backend=self.name,
+                model="Invoice",
+            )
+        return found
+
+    async def _existing_invoice(
+        self,
+        invoice: Invoice,
+        contact: Mapping[str, Any],
+        unit_ids: Sequence[int],
+        customer_number: str,
+        *,
+        refusal: Unprocessable,
+    ) -> Invoice:
+        """smallinvoice refused the number as taken: the invoice holding it, if it is this one; else `Conflict`."""
+        existing = await self._find_invoice(invoice.number, confirm_absent=True)
+        if existing is None:
+            raise refusal  # "in use" yet nowhere to be found: smallinvoice's own answer is all there is to tell
+        decoded = wire.decode_invoice(existing, customer_number=customer_number)
+        differences = _stored_differences(existing, decoded, invoice, contact, unit_ids)
+        if differences:
+            raise Conflict(
+                f"invoice {invoice.number!r} already exists with different content ({', '.join(differences)})",
+                backend=self.name,
+                status=409,
+                detail={"id": existing.get("id")},
+            )
+        return decoded  # a resend of the same invoice is not a second invoice
+
+    async def _with_create_status(self, asked: Invoice, created: Invoice, customer_number: str) -> Invoice:
+        """The status rule: a created invoice is open unless a draft was asked for (smallinvoice creates drafts)."""
+        if asked.status is InvoiceStatus.DRAFT or created.status is not InvoiceStatus.DRAFT:
+            return created
+        return await self._set_status(
+            asked.number, self._id(created.raw or {}, "invoice"), c.STATUS_SENT, customer_number=customer_number
         )
-        created = await self._written(
-            response,
-            what=f"invoice {invoice.number!r}",
-            reference=invoice.number,
-            decode=lambda data: wire.decode_invoice(wire.item_of(data), customer_number=customer_number),
-            read_back=read_back,
-        )
-        if response.confirmed_by_lookup:  # the lookup saw *an* invoice with this number: ours only if it matches
-            self._check_landed(invoice, created, contact, unit_ids)
-        return created
 
     def _check_landed(self, sent: Invoice, found: Invoice, contact: Mapping[str, Any], unit_ids: Sequence[int]) -> None:
         """After a lost answer a lookup found an invoice with our number. Matching, it is ours; not matching, it
@@ -586,7 +713,31 @@ class SmallInvoiceAdapter(HttpAdapter):
             )
         return response.body
 
+    # --- by id (typed extras: the neutral interface is keyed by numbers) ----------------------------------------
+
+    async def get_customer_by_id(self, contact_id: str | int) -> Customer:
+        """`GET /contacts/{contactId}`: a contact by smallinvoice's own id."""
+        path = f"contacts/{_caller_id(contact_id, 'contact_id')}"
+        return await self._get(path, None, lambda data: wire.decode_contact(wire.item_of(data)))
+
+    async def get_invoice_by_id(self, invoice_id: str | int) -> Invoice:
+        """`GET /receivables/invoices/{invoiceId}?with=contact`: an invoice by smallinvoice's own id."""
+        path = f"receivables/invoices/{_caller_id(invoice_id, 'invoice_id')}"
+        return await self._get(path, {"with": "contact"}, lambda data: wire.decode_invoice(wire.item_of(data)))
+
     # --- invoice actions (typed extras: `ledger.adapter.send_invoice_by_email(...)`) ---------------------------
+
+    async def cancel_invoice(self, number: str) -> Invoice:
+        """Cancel (status `C`): the invoice stays, with status CANCELLED (`change-status`)."""
+        return await self.change_invoice_status(number, InvoiceStatus.CANCELLED)
+
+    async def delete_invoice(self, number: str) -> None:
+        """`DELETE /receivables/invoices/{invoiceId}`: smallinvoice keeps it visible with status `D` (listed as
+        CANCELLED); repeating it is harmless."""
+        item = await self._invoice_item(number)
+        await self.transport.send(
+            Request("DELETE", f"receivables/invoices/{self._id(item, 'invoice')}", reference=number)
+        )
 
     async def send_invoice_by_email(
         self,
@@ -598,11 +749,12 @@ class SmallInvoiceAdapter(HttpAdapter):
         sender: str | None = None,
         receipt: bool | None = None,
     ) -> None:
-        """`PATCH …/send-by-email`: `recipients` as addresses or (address, name); `sender` CO/U/S/CE."""
+        """`PATCH …/send-by-email`: `recipients` as addresses or (address, name) — smallinvoice requires a name, a
+        bare address is sent with itself as the name; `sender` CO/U/S/CE."""
         listed = []
         for recipient in recipients:
             email, name = (recipient, None) if isinstance(recipient, str) else recipient
-            listed.append({"email": email, **({"name": name} if name else {})})
+            listed.append({"email": email, "name": name or email})  # `name` is required: a bare address names itself
         payload: dict[str, Any] = {"subject": subject, "body": body, "recipients": listed}
         if sender is not None:
             payload["from"] = sender
@@ -619,16 +771,24 @@ class SmallInvoiceAdapter(HttpAdapter):
         code = _NEUTRAL_TO_CODE[status] if isinstance(status, InvoiceStatus) else status
         if code not in c.ALL_STATUSES:
             raise ValidationError(FieldError("status", f"must be one of {', '.join(c.ALL_STATUSES)}"))
+        item = await self._invoice_item(number)
+        contact = item.get("contact")
+        customer_number = _text_of(contact.get("number")) if isinstance(contact, Mapping) else None
+        return await self._set_status(number, self._id(item, "invoice"), code, customer_number=customer_number, at=at)
+
+    async def _set_status(
+        self, number: str, invoice_id: str, code: str, *, customer_number: str | None, at: _dt.datetime | None = None
+    ) -> Invoice:
+        """`PATCH …/change-status` (no `with`: the operation declares none; the contact number is the caller's)."""
         payload: dict[str, Any] = {"status": code}
         if at is not None:
             payload["date_time"] = at.strftime(c.DATETIME_FORMAT)
-        item = await self._invoice_item(number)
         response = await self.transport.send(
             Request(
                 "PATCH",
-                f"receivables/invoices/{self._id(item, 'invoice')}/change-status",
-                params={"with": "contact"},
+                f"receivables/invoices/{invoice_id}/change-status",
                 json=payload,
+                reference=number,
                 idempotent=True,  # setting a status twice has the same effect as once
             )
         )
@@ -640,7 +800,7 @@ class SmallInvoiceAdapter(HttpAdapter):
             response,
             what=f"status of invoice {number!r}",
             reference=number,
-            decode=lambda data: wire.decode_invoice(wire.item_of(data)),
+            decode=lambda data: wire.decode_invoice(wire.item_of(data), customer_number=customer_number),
             read_back=read_back,
         )
 
@@ -694,10 +854,12 @@ class SmallInvoiceAdapter(HttpAdapter):
     # --- configuration (typed extras for what the neutral API lacks) -------------------------------------------
 
     async def units(self) -> list[dict[str, Any]]:
-        """`GET /catalog/configuration/units` (cached for the adapter's lifetime)."""
-        if self._units is None:
-            self._units = [item async for item in self._pages("catalog/configuration/units")]
-        return self._units
+        """`GET /catalog/configuration/units` (loaded once per ledger, however many creates ask at the same time)."""
+
+        async def load() -> list[dict[str, Any]]:
+            return [item async for item in self._pages("catalog/configuration/units")]
+
+        return await self._units.get("units", load)
 
     async def bank_accounts(self) -> list[dict[str, Any]]:
         """`GET /configuration/bank-accounts`: the company's own accounts (not bank transactions)."""
@@ -714,6 +876,44 @@ class SmallInvoiceAdapter(HttpAdapter):
     async def raw(self, method: str, path: str, **kwargs: Any) -> Response:
         """Any request relative to the base URL (``/v2``), through the same auth, limiter and retries."""
         return await super().raw(method, path.lstrip("/"), **kwargs)
+
+
+def _caller_id(value: str | int, field: str) -> str:
+    """An id the caller passed for a path: a whole number, else `ValidationError` naming `field`."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit():
+        raise ValidationError(FieldError(field, "must be smallinvoice's numeric id"), backend="smallinvoice")
+    return text
+
+
+class _Absent(Exception):
+    """A look-up found nothing (not kept by the contact cache)."""
+
+
+def _text_of(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _address_changes(stored: Mapping[str, Any], customer: Customer) -> dict[str, Any]:
+    address = stored.get("main_address")
+    wanted = wire.encode_address(customer.address) if customer.address is not None else {}
+    return wire.changed_fields(address if isinstance(address, Mapping) else {}, wanted)
+
+
+def _contact_changes(stored: Mapping[str, Any], customer: Customer) -> bool:
+    """Whether `customer` says anything the `stored` contact does not hold (fields or address)."""
+    return bool(wire.changed_fields(stored, wire.encode_contact(customer, create=False))) or bool(
+        _address_changes(stored, customer)
+    )
+
+
+def _names_field(exc: Unprocessable, *keys: str) -> bool:
+    return any(field.path in keys for field in exc.fields)
+
+
+def _number_taken(exc: Unprocessable) -> bool:
+    """A 422 naming the unique `number`: smallinvoice refuses a second record with a number in use."""
+    return _names_field(exc, c.DUPLICATE_NUMBER_KEY)
 
 
 def _numbered(items: Iterable[Mapping[str, Any]], number: str) -> dict[str, Any] | None:

@@ -73,3 +73,10 @@ DEFAULT_LOOKUP_SCAN_LIMIT: Final = 5000
 #: INFERRED: "comparators are prepended to the value", list unknown; a number starting with one of these cannot be
 #: sent as a plain equality filter, so such numbers are always looked up by the (bounded) scan.
 FILTER_COMPARATOR_PREFIXES: Final = ("<", ">", "=", "!", "~", "%", "*")
+
+#: INFERRED: how long (seconds) a contact found by number is reused for invoice creates (setting
+#: `contact_cache_ttl`): long enough for one push, short enough that a contact edited elsewhere is seen soon.
+CONTACT_CACHE_TTL: Final = 60.0
+#: INFERRED: the 422 `meta.errors[].key` smallinvoice names when a unique `number` is already taken (the spec
+#: calls contact and invoice `number` a "unique number"; the error's shape is not documented).
+DUPLICATE_NUMBER_KEY: Final = "number"

@@ -5,13 +5,19 @@ bodies, client credentials in the body or HTTP Basic, rotating single-use refres
 bearer and scope checks, `{"item"}` / `{"items", "pagination"}` envelopes with first/last/next/previous URLs,
 201 on create, 204 on delete and e-mail actions, `{code, message, meta}` errors, `X-Rate-Limit-*` and
 `X-Request-Id` on every response with a configurable quota per window and 429 past it, PDF bytes, and fault
-switches. State lives in memory; one sandbox models one smallinvoice account.
+switches. State lives in memory.
 
-    sandbox = SmallInvoiceSandbox()
-    sandbox.add_client("my-client", "my-secret")
+    sandbox = SmallInvoiceSandbox(client_id="my-client", client_secret="my-secret")
     base_url = await sandbox.start()          # http://127.0.0.1:<port>/v2
+    ledger = ab.connect("smallinvoice", base_url=base_url, **sandbox.connect_settings())
     ...
     await sandbox.stop()
+
+Accounts (books): the sandbox starts with one account, "main", whose API client is `client_id`/`client_secret`;
+`sandbox.contacts`, `.invoices`, `.payments` are its books. `add_tenant(name)` opens another account with its own
+books, numbers and ids and an API client of its own (its settings are returned); `add_client(id, secret)` adds an
+API client with a new account of its own, or (``tenant=``) one more client of an existing account. A token sees
+only the books of its client's account. The rate window (`quota` per `window`) is shared by the whole sandbox.
 
 The rate window is a fixed window that starts with the first request after the previous one ended;
 `X-Rate-Limit-Reset` is the CEILING of the seconds left in it, so a client that waits Reset never arrives early.
@@ -19,15 +25,16 @@ The rate window is a fixed window that starts with the first request after the p
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import contextlib
+import contextvars
 import datetime as _dt
 import itertools
 import math
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -36,9 +43,12 @@ import attrs
 from aiohttp import web
 
 from accounting_bridge import jsoncodec
+from accounting_bridge import sandbox as common
+from accounting_bridge.errors import ConfigurationError
 from accounting_bridge.testing import minimal_pdf
 
 from . import constants as c
+from . import sandbox_shapes as shapes
 
 __all__ = ["ALL_SCOPES", "Fault", "SmallInvoiceSandbox"]
 
@@ -104,8 +114,65 @@ class Fault:
 
 @attrs.define
 class _Client:
-    secret: str
+    secret: str = attrs.field(repr=False)
     scopes: tuple[str, ...]
+    tenant: str = "main"
+
+
+def _default_units() -> dict[int, dict[str, Any]]:
+    return {
+        7: {"id": 7, "name": "piece", "scope": "p", "custom": False},
+        1: {"id": 1, "name": "hour", "scope": "s", "custom": False},
+        13: {"id": 13, "name": "flat rate", "scope": "a", "custom": False},
+    }
+
+
+def _default_bank_accounts() -> dict[int, dict[str, Any]]:
+    return {
+        1: shapes.full(
+            shapes.BANK_ACCOUNT,
+            {
+                "id": 1,
+                "description": "Main account",
+                "iban": "CH9300762011623852957",
+                "bank_name": "Test Bank",
+                "bic": None,
+                "default": True,
+                "auto_sync": "inactive",
+                "auto_sync_direction": None,
+                "permissions": ["view", "edit"],
+            },
+        )
+    }
+
+
+@attrs.define
+class Books:
+    """The books of one smallinvoice account: its own data, configuration and id sequence."""
+
+    contacts: dict[int, dict[str, Any]] = attrs.field(factory=dict)
+    invoices: dict[int, dict[str, Any]] = attrs.field(factory=dict)
+    payments: dict[int, list[dict[str, Any]]] = attrs.field(factory=dict)
+    units: dict[int, dict[str, Any]] = attrs.field(factory=_default_units)
+    bank_accounts: dict[int, dict[str, Any]] = attrs.field(factory=_default_bank_accounts)
+    isrs: dict[int, dict[str, Any]] = attrs.field(
+        factory=lambda: {1: shapes.full(shapes.ISR, {"id": 1, "type": "ISR+", "name": "QR invoice", "default": True})}
+    )
+    sent_emails: list[dict[str, Any]] = attrs.field(factory=list)
+    ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
+
+
+class Faults(common.Faults):
+    """The common switches; a 429 carries smallinvoice's ``X-Rate-Limit-*`` headers."""
+
+    def rate_limit_headers(self, reset: int) -> dict[str, str]:
+        return {"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": str(reset)}
+
+
+#: The account whose request is being served (set after the bearer check), so handlers read `self.contacts` etc.
+_SERVING: contextvars.ContextVar[tuple[SmallInvoiceSandbox, Books] | None] = contextvars.ContextVar(
+    "smallinvoice_sandbox_serving", default=None
+)
 
 
 @attrs.define
@@ -141,17 +208,27 @@ def _validation(errors: list[tuple[str, str]]) -> ApiError:
     )
 
 
-class SmallInvoiceSandbox:
-    """The fake server. Public attributes are switches and counters for tests."""
+class SmallInvoiceSandbox(common.SandboxServer):
+    """The fake server. Public attributes are switches and counters (ints) for tests."""
+
+    backend = "smallinvoice"
+    faults: Faults
 
     def __init__(
         self,
         *,
+        backend: str = "smallinvoice",
+        client_id: str = "sandbox-client",
+        client_secret: str = "sandbox-secret",
         quota: int = 1000,
         window: float = 3600.0,
         token_lifetime: int = 43200,
         latency: float = 0.0,
     ) -> None:
+        if backend != self.backend:
+            raise ConfigurationError(f"SmallInvoiceSandbox serves 'smallinvoice', not {backend!r}")
+        super().__init__()
+        self.faults = Faults(expire_tokens=self._expire_access_tokens)
         self.quota = quota
         self.window = window
         self.token_lifetime = token_lifetime
@@ -162,62 +239,152 @@ class SmallInvoiceSandbox:
         self.expire_tokens_at_request: int | None = None
         self.contact_limit: int | None = None  # 402 past this many contacts (plan limit)
         self.locked_features: set[str] = set()  # "pdf", "send_by_email": 403 feature not in plan
-        self.faults: list[Fault] = []
+        #: This sandbox's own scripted answers (`fail_next`, `drop_next`, `garble_next`, ...), beside `faults`.
+        self.scripted_faults: list[Fault] = []
         #: How list endpoints treat `filter` (the real syntax is undocumented, [3P] says some filters "don't work
         #: properly"): "apply" (equality, the default), "ignore" (every item is listed as if there were no filter),
-        #: "prefix" (misapplied: a value matches every field value that starts with it, e.g. K-1 also finds K-10).
+        #: "prefix" (misapplied: a value matches every field value that starts with it, e.g. K-1 also finds K-10),
+        #: "empty" (applied too narrowly: a filtered list answers no items at all).
         self.filter_mode = "apply"
         # counters
         self.api_requests = 0
-        self.token_grants: list[str] = []
+        self.token_grants = 0
+        self.grant_types: list[str] = []  # the grant type of every token granted, in order
         self.invalid_grants = 0
         self.rate_limited = 0
         self.unauthorized = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self.request_log: list[tuple[str, str, int, str]] = []  # method, path+query, status, request id
-        self.sent_emails: list[dict[str, Any]] = []
         # auth state
         self.clients: dict[str, _Client] = {}
+        self.default_client = client_id
+        self.tenants: dict[str, Books] = {"main": Books()}
+        self.add_client(client_id, client_secret, tenant="main")
         self.access_tokens: dict[str, _Access] = {}
         self.refresh_tokens: dict[str, str] = {}  # valid (unused) refresh token -> client id
         self.issued_refresh_tokens: list[str] = []
         # rate window
         self._window_start: float | None = None
         self._window_count = 0
-        # data
-        self._ids = itertools.count(1)
-        self.contacts: dict[int, dict[str, Any]] = {}
-        self.invoices: dict[int, dict[str, Any]] = {}
-        self.payments: dict[int, list[dict[str, Any]]] = {}
-        self.units: dict[int, dict[str, Any]] = {
-            7: {"id": 7, "name": "piece", "scope": "p", "custom": False},
-            1: {"id": 1, "name": "hour", "scope": "s", "custom": False},
-            13: {"id": 13, "name": "flat rate", "scope": "a", "custom": False},
-        }
-        self.bank_accounts: dict[int, dict[str, Any]] = {
-            1: {
-                "id": 1,
-                "description": "Main account",
-                "iban": "CH9300762011623852957",
-                "bank_name": "Test Bank",
-                "bic": None,
-                "default": True,
-                "auto_sync": "inactive",
-                "auto_sync_direction": None,
-                "permissions": ["view", "edit"],
-            }
-        }
-        self.isrs: dict[int, dict[str, Any]] = {
-            1: {"id": 1, "type": "ISR+", "name": "QR invoice", "default": True},
-        }
-        self._runner: web.AppRunner | None = None
-        self.base_url = ""
 
-    # --- lifecycle ---------------------------------------------------------------------------------------------
+    # --- the books of the account being served -----------------------------------------------------------------
+
+    @property
+    def books_now(self) -> Books:
+        """The books of the account whose request is being served; outside a request, the main account's."""
+        serving = _SERVING.get()
+        if serving is not None and serving[0] is self:
+            return serving[1]
+        return self.tenants["main"]
+
+    @property
+    def contacts(self) -> dict[int, dict[str, Any]]:
+        return self.books_now.contacts
+
+    @property
+    def invoices(self) -> dict[int, dict[str, Any]]:
+        return self.books_now.invoices
+
+    @property
+    def payments(self) -> dict[int, list[dict[str, Any]]]:
+        return self.books_now.payments
+
+    @property
+    def units(self) -> dict[int, dict[str, Any]]:
+        return self.books_now.units
+
+    @property
+    def bank_accounts(self) -> dict[int, dict[str, Any]]:
+        return self.books_now.bank_accounts
+
+    @property
+    def isrs(self) -> dict[int, dict[str, Any]]:
+        return self.books_now.isrs
+
+    @property
+    def sent_emails(self) -> list[dict[str, Any]]:
+        return self.books_now.sent_emails
+
+    @property
+    def _ids(self) -> Iterator[int]:
+        return self.books_now.ids
+
+    @property
+    def latency(self) -> float:
+        return self.faults.latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        self.faults.latency = value
+
+    @contextlib.contextmanager
+    def _serving(self, books: Books) -> Iterator[None]:
+        token = _SERVING.set((self, books))
+        try:
+            yield
+        finally:
+            _SERVING.reset(token)
+
+    # --- lifecycle and the common protocol ---------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The value for the adapter's `base_url` setting (``.../v2``); empty before `start`."""
+        return f"http://{self._host}:{self.port}/v2" if self.port else ""
+
+    def connect_settings(self, tenant: str | None = None) -> dict[str, Any]:
+        """`client_id` and `client_secret` of an account's first API client (default: the main account)."""
+        if tenant is None:
+            client_id = self.default_client
+        else:
+            client_id = next((cid for cid, c in self.clients.items() if c.tenant == tenant), "")
+            if not client_id:
+                raise ConfigurationError(f"no sandbox tenant {tenant!r}; tenants: {', '.join(sorted(self.tenants))}")
+        return {"client_id": client_id, "client_secret": self.clients[client_id].secret}
+
+    def add_tenant(self, tenant: str) -> dict[str, Any]:
+        """An account with its own books and an API client named `tenant`; returns its connect settings."""
+        if tenant not in self.tenants:
+            self.add_client(tenant, f"sandbox-secret-{tenant}", tenant=tenant)
+        return self.connect_settings(tenant)
+
+    def books(self, tenant: str | None = None) -> Books:
+        """The books of an account (default: the main account)."""
+        name = "main" if tenant is None else tenant
+        if name not in self.tenants:
+            raise ConfigurationError(f"no sandbox tenant {name!r}; tenants: {', '.join(sorted(self.tenants))}")
+        return self.tenants[name]
+
+    def seed(self, *, tenant: str | None = None, customers: int = 3, invoices: int = 5) -> None:
+        """Add realistic contacts and invoices (drafts, sent, paid) to an account's books."""
+        with self._serving(self.books(tenant)):
+            _seed_books(self, customers, invoices)
+
+    def request_count(self, method: str | None = None, path: str | None = None, status: int | None = None) -> int:
+        return sum(
+            1
+            for m, p, s, _id in self.request_log
+            if (method is None or m == method.upper()) and (path is None or path in p) and status in (None, s)
+        )
+
+    def fault_response(self, request: web.Request, rule: common.FaultRule) -> web.StreamResponse:
+        if rule.status == 429:
+            self.rate_limited += 1
+            body = {"code": 6000, "message": "Rate limit exceeded"}
+        else:
+            body = {"code": rule.status, "message": "Injected fault"}
+        return _json(rule.status, body, rule.headers)
+
+    def _expire_access_tokens(self) -> None:
+        expired = self.token_clock()
+        for access in self.access_tokens.values():
+            access.expires_at = min(access.expires_at, expired)
+
+    # --- server ------------------------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware])
+        app = web.Application(middlewares=[self.count_middleware, self._middleware, self.fault_middleware])
         r = app.router
         r.add_post("/v2/auth/access-tokens", self._token)
         r.add_get("/v2/auth/owner", self._owner)
@@ -226,6 +393,7 @@ class SmallInvoiceSandbox:
         r.add_get("/v2/contacts/{id:\\d+}", self._contacts_get)
         r.add_put("/v2/contacts/{id:\\d+}", self._contacts_update)
         r.add_delete("/v2/contacts/{ids:[\\d,]+}", self._contacts_delete)
+        r.add_put("/v2/contacts/{id:\\d+}/addresses/{aid:\\d+}", self._addresses_update)
         r.add_get("/v2/catalog/configuration/units", self._config_list("units"))
         r.add_get("/v2/catalog/configuration/units/{id:\\d+}", self._config_get("units"))
         r.add_get("/v2/configuration/bank-accounts", self._config_list("bank_accounts"))
@@ -246,30 +414,22 @@ class SmallInvoiceSandbox:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on `host` (a free port by default); returns the base URL including ``/v2``."""
-        self._runner = web.AppRunner(self.app())
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        actual = self._runner.addresses[0][1]
-        self.base_url = f"http://{host}:{actual}/v2"
+        await self.serve(self.app(), host, port)
         return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def __aenter__(self) -> SmallInvoiceSandbox:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
     # --- test helpers ------------------------------------------------------------------------------------------
 
-    def add_client(self, client_id: str, secret: str, scopes: Iterable[str] = ALL_SCOPES) -> None:
-        self.clients[client_id] = _Client(secret, tuple(scopes))
+    def add_client(
+        self, client_id: str, secret: str, scopes: Iterable[str] = ALL_SCOPES, *, tenant: str | None = None
+    ) -> None:
+        """An API client of the account `tenant` (created when new); by default a new account named `client_id`."""
+        name = client_id if tenant is None else tenant
+        self.tenants.setdefault(name, Books())
+        self.clients[client_id] = _Client(secret, tuple(scopes), name)
 
     def issue_refresh_token(self, client_id: str) -> str:
         """A refresh token as the authorization-code grant would hand it out (for the refresh-token grant)."""
@@ -301,14 +461,14 @@ class SmallInvoiceSandbox:
         skip: int = 0,
     ) -> None:
         """The next `count` matching requests get `status`, after `skip` matching ones went through."""
-        self.faults.append(Fault(status=status, body=body, path=path, method=method, skip=skip))
+        self.scripted_faults.append(Fault(status=status, body=body, path=path, method=method, skip=skip))
         for _ in range(count - 1):
-            self.faults.append(Fault(status=status, body=body, path=path, method=method))
+            self.scripted_faults.append(Fault(status=status, body=body, path=path, method=method))
 
     def rate_limit_next(self, *, reset: int = 1, count: int = 1) -> None:
         """The next request(s) get 429 with Remaining=0 and this Reset (and no Retry-After)."""
         for _ in range(count):
-            self.faults.append(
+            self.scripted_faults.append(
                 Fault(
                     status=429,
                     body={"code": 6000, "message": "Rate limit exceeded"},
@@ -318,11 +478,11 @@ class SmallInvoiceSandbox:
 
     def garble_next(self, *, status: int = 201, path: str | None = None, method: str | None = None) -> None:
         """Perform the next matching request, then answer `status` with a truncated, unreadable body."""
-        self.faults.append(Fault(status=status, path=path, method=method, garbled=True))
+        self.scripted_faults.append(Fault(status=status, path=path, method=method, garbled=True))
 
     def drop_next(self, *, path: str | None = None, method: str | None = None, after_commit: bool = False) -> None:
         """Close the connection without an answer: before the request is performed, or after (`after_commit`)."""
-        self.faults.append(Fault(drop=True, path=path, method=method, after_commit=after_commit))
+        self.scripted_faults.append(Fault(drop=True, path=path, method=method, after_commit=after_commit))
 
     def status_count(self, status: int) -> int:
         return sum(1 for entry in self.request_log if entry[2] == status)
@@ -387,13 +547,12 @@ class SmallInvoiceSandbox:
             return _json(fault.status, body, {**rate, **fault.headers})
         response = await self._handle_authorized(request, handler)
         for key, value in rate.items():
-            response.headers[key] = value
+            response.headers.setdefault(key, value)  # an injected 429 keeps its own
         return response
 
     async def _handle_authorized(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.latency:
-            await asyncio.sleep(self.latency)
         try:
+            books = self.tenants["main"]
             if request.path != "/v2/auth/access-tokens":
                 self.api_requests += 1
                 if self.expire_tokens_at_request is not None:
@@ -401,8 +560,9 @@ class SmallInvoiceSandbox:
                     if self.expire_tokens_at_request <= 0:
                         self.expire_tokens_at_request = None
                         self.advance(self.token_lifetime + 1)
-                self._authorize(request)
-            response = await handler(request)
+                books = self._authorize(request)
+            with self._serving(books):
+                response = await handler(request)
         except ApiError as exc:
             if exc.status == 401:
                 self.unauthorized += 1
@@ -412,15 +572,16 @@ class SmallInvoiceSandbox:
         return response
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
-        for index, fault in enumerate(self.faults):
+        for index, fault in enumerate(self.scripted_faults):
             if (fault.path is None or fault.path in path) and (fault.method is None or fault.method == method):
                 if fault.skip > 0:
                     fault.skip -= 1
                     return None
-                return self.faults.pop(index)
+                return self.scripted_faults.pop(index)
         return None
 
-    def _authorize(self, request: web.Request) -> None:
+    def _authorize(self, request: web.Request) -> Books:
+        """The books the bearer token may see (ApiError 401/403 otherwise)."""
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             raise ApiError(401, 401, "Missing access token", {"error_type": "access_denied", "hint": "Bearer"})
@@ -437,6 +598,8 @@ class SmallInvoiceSandbox:
                 "Some of the required scopes are missing in the request",
                 {"error_type": "required_scopes_missing", "scopes": [needed]},
             )
+        client = self.clients.get(access.client_id)
+        return self.tenants[client.tenant if client is not None else "main"]
 
     @staticmethod
     def _scope_for(path: str) -> str | None:
@@ -505,7 +668,8 @@ class SmallInvoiceSandbox:
             body = self._issue(client_id, scopes, with_refresh=True)
         else:
             return _json(400, {"error": "unsupported_grant_type", "message": "The grant type is not supported"})
-        self.token_grants.append(grant)
+        self.token_grants += 1
+        self.grant_types.append(grant)
         return _json(200, body)
 
     @staticmethod
@@ -553,7 +717,7 @@ class SmallInvoiceSandbox:
                 condition = jsoncodec.loads(query["filter"])
             except ValueError:
                 raise ApiError(400, 2001, "Invalid filter: not JSON") from None
-            items = [item for item in items if self._matches(item, condition)]
+            items = [item for item in items if self._matches(item, condition) and self.filter_mode != "empty"]
         sort = query.get("sort")
         if sort:
             for key in reversed(sort.split(",")):
@@ -681,13 +845,17 @@ class SmallInvoiceSandbox:
             raise _validation(errors)
 
     async def _contacts_create(self, request: web.Request) -> web.StreamResponse:
-        data = await self._body(request)
+        return _json(201, {"item": self.store_contact(await self._body(request))})
+
+    def store_contact(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Validate and store a new contact in the books being served (the body of ``POST /contacts``)."""
         self._check_contact(data, create=True, own_id=None)
         if self.contact_limit is not None and len(self.contacts) >= self.contact_limit:
             raise ApiError(402, 4001, "Limit of contacts reached", {"feature": "contacts", "limit": self.contact_limit})
         contact_id = next(self._ids)
-        address = {"id": next(self._ids), "default": True, **dict(data.pop("main_address"))}
+        address = shapes.full(shapes.ADDRESS, {"id": next(self._ids), "default": True, **data.pop("main_address")})
         contact = {
+            **shapes.CONTACT,
             "id": contact_id,
             "number": str(data.pop("number", None) or contact_id),
             "created": _now_text(),
@@ -701,18 +869,29 @@ class SmallInvoiceSandbox:
             "permissions": ["view", "edit"],
         }
         self.contacts[contact_id] = contact
-        return _json(201, {"item": contact})
+        return contact
 
     async def _contacts_update(self, request: web.Request) -> web.StreamResponse:
         contact = self._contact(request)
         data = await self._body(request)
         self._check_contact(data, create=False, own_id=contact["id"])
-        address = data.pop("main_address", None)
+        data.pop("main_address", None)  # not a field of ContactPUT: addresses are a sub-resource (ignored)
         data.pop("relation", None)
         contact.update(data)
-        if isinstance(address, Mapping):
-            contact["main_address"] = {**contact["main_address"], **address, "id": contact["main_address_id"]}
         return _json(200, {"item": contact})
+
+    async def _addresses_update(self, request: web.Request) -> web.StreamResponse:
+        """`PUT /contacts/{id}/addresses/{addressId}`: the contact's main address is the one address kept."""
+        contact = self._contact(request)
+        if int(request.match_info["aid"]) != contact["main_address_id"]:
+            raise ApiError(404, 3000, "Address not found", {"entity_type": "contact_address"})
+        data = await self._body(request)
+        errors = [(key, "This value should not be blank.") for key in ("country", "street", "postcode", "city")
+                  if key in data and not data[key]]  # fmt: skip
+        if errors:
+            raise _validation(errors)
+        contact["main_address"].update({k: v for k, v in data.items() if k in shapes.ADDRESS})
+        return _json(200, {"item": contact["main_address"]})
 
     async def _contacts_delete(self, request: web.Request) -> web.StreamResponse:
         ids = [int(i) for i in request.match_info["ids"].split(",") if i]
@@ -797,8 +976,11 @@ class SmallInvoiceSandbox:
         return net, vat.quantize(CENT, ROUND_HALF_UP)
 
     async def _invoices_create(self, request: web.Request) -> web.StreamResponse:
-        data = await self._body(request)
-        positions = self._check_invoice(data)
+        return _json(201, {"item": self.store_invoice(await self._body(request))})
+
+    def store_invoice(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Validate and store a new invoice in the books being served (the body of ``POST .../invoices``)."""
+        positions = [shapes.full(shapes.POSITION, p) for p in self._check_invoice(data)]
         invoice_id = next(self._ids)
         vat_included = bool(data.get("vat_included", False))
         total = Decimal(0)
@@ -808,6 +990,7 @@ class SmallInvoiceSandbox:
             total += net if vat_included else net + vat
         contact = self.contacts[data["contact_id"]]
         invoice = {
+            **shapes.INVOICE,
             "id": invoice_id,
             "created": _now_text(),
             "status": c.STATUS_DRAFT,
@@ -817,6 +1000,7 @@ class SmallInvoiceSandbox:
             "number": str(data.get("number") or invoice_id),
             "contact_name": contact["name"],
             "positions": positions,
+            "texts": [shapes.full(shapes.TEXT, text) for text in data.get("texts") or []],
             "total": total,
             "total_paid": Decimal("0.00"),
             "paid_date": None,
@@ -825,7 +1009,7 @@ class SmallInvoiceSandbox:
         }
         self.invoices[invoice_id] = invoice
         self.payments[invoice_id] = []
-        return _json(201, {"item": invoice})
+        return invoice
 
     async def _invoices_delete(self, request: web.Request) -> web.StreamResponse:
         ids = [int(i) for i in request.match_info["ids"].split(",") if i]
@@ -893,7 +1077,10 @@ class SmallInvoiceSandbox:
 
     async def _payments_create(self, request: web.Request) -> web.StreamResponse:
         invoice = self._invoice(request)
-        data = await self._body(request)
+        return _json(201, {"item": self.store_payment(invoice, await self._body(request))})
+
+    def store_payment(self, invoice: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        """Validate and store a payment of `invoice` (the body of ``POST .../payments``); updates its status."""
         errors: list[tuple[str, str]] = []
         if data.get("type") not in c.PAYMENT_TYPES:
             errors.append(("type", "The value you selected is not a valid choice."))
@@ -924,4 +1111,60 @@ class SmallInvoiceSandbox:
             invoice["status"], invoice["paid_date"] = c.STATUS_PAID, data["date"]
         elif invoice["status"] not in (c.STATUS_CANCELLED, c.STATUS_DELETED):
             invoice["status"] = c.STATUS_PARTIALLY_PAID
-        return _json(201, {"item": payment})
+        return payment
+
+
+_SEED_CONTACTS = (
+    ("Bäckerei Zürcher GmbH", "Limmatquai 14", "8001", "Zürich"),
+    ("Schreinerei Holzer AG", "Industriestrasse 7", "3600", "Thun"),
+    ("Café du Lac Sàrl", "Quai du Mont-Blanc 3", "1201", "Genève"),
+    ("Velo Meier & Co.", "Bahnhofplatz 2", "4051", "Basel"),
+    ("Treuhand Gerber AG", "Poststrasse 21", "9000", "St. Gallen"),
+)
+_SEED_POSITIONS = (
+    ("Beratung", Decimal("140.00"), Decimal("3.5"), 1),
+    ("Softwarelizenz", Decimal("480.00"), Decimal(1), 7),
+)
+
+
+def _seed_books(sandbox: SmallInvoiceSandbox, customers: int, invoices: int) -> None:
+    """Realistic contacts and invoices (a draft, sent ones, every third paid) in the books being served."""
+    contact_ids = []
+    for index in range(customers):
+        name, street, postcode, city = _SEED_CONTACTS[index % len(_SEED_CONTACTS)]
+        contact = sandbox.store_contact(
+            {
+                "relation": ["CL"], "type": "C", "name": name, "email": f"buchhaltung{index + 1}@example.ch",
+                "number": _free_number(sandbox.contacts.values(), "K-", 3001),
+                "main_address": {"country": "CH", "street": street, "postcode": postcode, "city": city},
+            }
+        )  # fmt: skip
+        contact_ids.append(contact["id"])
+    contact_ids = contact_ids or list(sandbox.contacts)
+    today = _dt.date.today()
+    for index in range(invoices):
+        if not contact_ids:
+            break
+        contact = sandbox.contacts[contact_ids[index % len(contact_ids)]]
+        day = today - _dt.timedelta(days=10 * (invoices - index))
+        text, price, amount, unit = _SEED_POSITIONS[index % len(_SEED_POSITIONS)]
+        invoice = sandbox.store_invoice(
+            {
+                "contact_id": contact["id"], "contact_address_id": contact["main_address_id"],
+                "number": _free_number(sandbox.invoices.values(), "RE-", 5001),
+                "date": day.isoformat(), "due": (day + _dt.timedelta(days=30)).isoformat(),
+                "currency": "CHF", "language": "de",
+                "positions": [{"type": "N", "catalog_type": "S", "name": text, "price": price, "amount": amount,
+                               "vat": Decimal("8.1"), "unit_id": unit}],
+            }
+        )  # fmt: skip
+        if index > 0:
+            invoice["status"] = c.STATUS_SENT
+        if index % 3 == 1:
+            paid_on = (day + _dt.timedelta(days=12)).isoformat()
+            sandbox.store_payment(invoice, {"type": "N", "amount": invoice["total"], "date": paid_on})
+
+
+def _free_number(records: Iterable[Mapping[str, Any]], prefix: str, start: int) -> str:
+    taken = {str(record.get("number")) for record in records}
+    return next(f"{prefix}{n}" for n in itertools.count(start) if f"{prefix}{n}" not in taken)

@@ -30,9 +30,11 @@ from . import constants as c
 __all__ = [
     "PAYMENT_KIND_BY_TYPE",
     "PAYMENT_TYPE_BY_KIND",
+    "changed_fields",
     "decode_contact",
     "decode_invoice",
     "decode_payment",
+    "encode_address",
     "encode_contact",
     "encode_invoice",
     "encode_payment",
@@ -150,7 +152,8 @@ def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def encode_contact(customer: Customer, *, create: bool, gender: str | None = None) -> dict[str, Any]:
-    """The POST (create) or PUT body of a contact. Address fields go into `main_address`."""
+    """The POST (create) or PUT body of a contact. On create the address goes into `main_address`; `ContactPUT`
+    has no address (addresses are a sub-resource: `encode_address`)."""
     body: dict[str, Any] = {
         "number": customer.number,
         "type": "P" if customer.kind is CustomerKind.PERSON else "C",
@@ -166,18 +169,33 @@ def encode_contact(customer: Customer, *, create: bool, gender: str | None = Non
         body["relation"] = list(c.CONTACT_RELATION)
         if customer.kind is CustomerKind.PERSON:
             body["gender"] = gender
-    address = customer.address
-    if address is not None:
-        body["main_address"] = _drop_none(
-            {
-                "street": address.street,
-                "street2": address.street2,
-                "postcode": address.postcode,
-                "city": address.city,
-                "country": address.country,
-            }
-        )
+    if create and customer.address is not None:
+        body["main_address"] = encode_address(customer.address)
     return _drop_none(body)
+
+
+def encode_address(address: Address) -> dict[str, Any]:
+    """A contact address (`main_address` of a new contact, `PUT /contacts/{id}/addresses/{id}` later)."""
+    return _drop_none(
+        {
+            "street": address.street,
+            "street2": address.street2,
+            "postcode": address.postcode,
+            "city": address.city,
+            "country": address.country,
+        }
+    )
+
+
+def changed_fields(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of `wanted` whose value `stored` does not already hold (compared as text, as JSON may differ)."""
+    return {key: value for key, value in wanted.items() if _comparable(stored.get(key)) != _comparable(value)}
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return None if value is None else str(value)
 
 
 def contact_create_issues(customer: Customer, gender: str | None) -> list[FieldError]:

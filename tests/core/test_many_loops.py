@@ -73,7 +73,7 @@ def runmyaccounts(background: BackgroundLoop) -> Iterator[RmaSandbox]:
     sandbox = RmaSandbox(mandant="demo", api_key=API_KEY)
     background.run(sandbox.start())
     yield sandbox
-    background.run(sandbox.close())
+    background.run(sandbox.stop())
 
 
 def open_sessions() -> int:
@@ -154,7 +154,7 @@ def test_a_smallinvoice_ledger_across_many_asyncio_runs(smallinvoice: SmallInvoi
     held = run_many_times(ledger, smallinvoice_call)
     assert_no_growth(held)
     assert held[-1]["secrets held"] <= 3  # the client secret, the current and the previous access token
-    assert smallinvoice.token_grants == ["client_credentials"]  # one token for the process, reused by every run
+    assert smallinvoice.grant_types == ["client_credentials"]  # one token for the process, reused by every run
 
 
 def test_an_api_key_ledger_across_many_asyncio_runs(runmyaccounts: RmaSandbox) -> None:

@@ -4,7 +4,6 @@ each over real sockets against its sandbox. Only the chart of accounts differs b
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,21 +11,20 @@ from accounting_bridge.adapters.multiregnskab.sandbox import MultiRegnskabSandbo
 from accounting_bridge.adapters.runmyaccounts.sandbox import RmaSandbox
 
 import accounting_bridge as ab
-from accounting_bridge.examples.payroll import SAMPLE_PAYSLIPS, PayrollAccounts, submit_monthly_payroll
+from accounting_bridge.examples.payroll import (
+    DANISH_PAYROLL_ACCOUNTS,
+    SAMPLE_PAYSLIPS,
+    SWISS_PAYROLL_ACCOUNTS,
+    PayrollAccounts,
+    submit_monthly_payroll,
+)
 from accounting_bridge.testing import FakeSleep, minimal_pdf
 
 PERIOD = dt.date(2026, 11, 30)
 PDF = minimal_pdf("Payslips November 2026")
 PAYSLIPS = SAMPLE_PAYSLIPS
-DANISH_CHART = PayrollAccounts()
-SWISS_CHART = PayrollAccounts(
-    gross_wages="5000",
-    employer_pension="5720",
-    income_tax_payable="2279",
-    am_contribution_payable="2270",
-    pension_payable="2271",
-    net_pay_clearing="1091",
-)
+DANISH_CHART = DANISH_PAYROLL_ACCOUNTS
+SWISS_CHART = SWISS_PAYROLL_ACCOUNTS  # the Run my Accounts sandbox's chart, as the README's payroll table lists it
 
 
 async def book_payroll(ledger: ab.Ledger, accounts: PayrollAccounts) -> ab.RegistrationRef:
@@ -63,13 +61,13 @@ async def test_payroll_to_runmyaccounts_gl(wire_format: str) -> None:
         assert len(sandbox.state.gl) == 1
         (beleg,) = sandbox.state.belege.values()
         assert beleg["file_name"] == "loensedler-2026-11.pdf"
-        # read back through the adapter: SQL-Ledger signs (debit negative), the local booking date kept
-        assert {(t.accno, t.amount) for t in booked if t.reference == "payroll-2026-11"} == {
-            ("5000", Decimal("-72500.00")),
-            ("5720", Decimal("-3200.00")),
-            ("2279", Decimal("20434.36")),
-            ("2270", Decimal("5672.00")),
-            ("2271", Decimal("4800.00")),
-            ("1091", Decimal("44793.64")),
+        # read back through the adapter: the neutral sign of PostingLine (debit +), whole cents, the local date kept
+        assert {(t.accno, str(t.amount)) for t in booked if t.reference == "payroll-2026-11"} == {
+            ("5000", "72500.00"),
+            ("5720", "3200.00"),
+            ("2279", "-20434.36"),
+            ("2270", "-5672.00"),
+            ("2271", "-4800.00"),
+            ("1091", "-44793.64"),
         }
         assert {t.date for t in booked} == {PERIOD}

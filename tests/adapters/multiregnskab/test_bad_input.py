@@ -112,12 +112,15 @@ PUBLIC: list[tuple[str, Call, str]] = [
     ("upload-description-251", lambda led: led.documents.upload(document(description="d" * 251)), "description"),
     ("upload-description-nul", lambda led: led.documents.upload(document(description="\x00")), "description"),
     ("invoice-title-101", lambda led: led.invoices.create(ab.Invoice(
+        status=ab.InvoiceStatus.DRAFT,
         number="F-1", customer_number="K-1", issue_date=DAY, title="T" * 101,
         lines=[ab.InvoiceLine(description="x", unit_price=D(1))])), "title"),
     ("invoice-line-101", lambda led: led.invoices.create(ab.Invoice(
+        status=ab.InvoiceStatus.DRAFT,
         number="F-1", customer_number="K-1", issue_date=DAY,
         lines=[ab.InvoiceLine(description="x" * 101, unit_price=D(1))])), "lines[0].description"),
     ("invoice-price-float", lambda led: led.invoices.create(ab.Invoice(
+        status=ab.InvoiceStatus.DRAFT,
         number="F-1", customer_number="K-1", issue_date=DAY,
         lines=[ab.InvoiceLine(description="x", unit_price=9.99)])), "unit_price"),
 ]  # fmt: skip

@@ -158,6 +158,7 @@ async def test_invoice_draft(ledger: ab.Ledger, sandbox: MultiRegnskabSandbox) -
     await ledger.customers.upsert(customer())
     today = sandbox.today()
     invoice = ab.Invoice(
+        status=ab.InvoiceStatus.DRAFT,
         number="F-1",
         customer_number="K-100",
         issue_date=today,
@@ -184,17 +185,18 @@ async def test_invoice_draft(ledger: ab.Ledger, sandbox: MultiRegnskabSandbox) -
 
 async def test_invoice_needs_known_customer_and_product(ledger: ab.Ledger, sandbox: MultiRegnskabSandbox) -> None:
     line = ab.InvoiceLine(description="x", unit_price="1")
-    invoice = ab.Invoice(number="F-2", customer_number="K-404", issue_date=sandbox.today(), lines=[line])
+    invoice = ab.Invoice(status=ab.InvoiceStatus.DRAFT, number="F-2", customer_number="K-404", issue_date=sandbox.today(), lines=[line])
     with pytest.raises(ab.ValidationError, match="K-404"):
         await ledger.invoices.create(invoice)
     await ledger.customers.upsert(customer())
     with pytest.raises(ab.ValidationError, match="product"):
         await ledger.invoices.create(
-            ab.Invoice(number="F-2", customer_number="K-100", issue_date=sandbox.today(), lines=[line])
+            ab.Invoice(status=ab.InvoiceStatus.DRAFT, number="F-2", customer_number="K-100", issue_date=sandbox.today(), lines=[line])
         )
     with pytest.raises(ab.ValidationError) as info:
         await ledger.invoices.create(
             ab.Invoice(
+        status=ab.InvoiceStatus.DRAFT,
                 number="F-3",
                 customer_number="K-100",
                 issue_date=sandbox.today(),
@@ -211,7 +213,7 @@ async def test_invoice_with_default_product_type(connect: Any, sandbox: MultiReg
         await ledger.customers.upsert(customer())
         line = ab.InvoiceLine(description="Vare", unit_price="10")
         created = await ledger.invoices.create(
-            ab.Invoice(number="F-9", customer_number="K-100", issue_date=sandbox.today(), lines=[line])
+            ab.Invoice(status=ab.InvoiceStatus.DRAFT, number="F-9", customer_number="K-100", issue_date=sandbox.today(), lines=[line])
         )
         assert created.id is not None
         assert sandbox.company(1002).invoices[int(created.id)]["lines"][0]["productTypeXid"] == 10022
@@ -501,7 +503,7 @@ async def test_unreadable_invoice_answer_is_outcome_unknown(ledger: ab.Ledger, s
     line = ab.InvoiceLine(description="Abonnement", item_number="P2345", unit_price="33.95")
     with pytest.raises(ab.WriteOutcomeUnknown) as info:
         await ledger.invoices.create(
-            ab.Invoice(number="F-7", customer_number="K-100", issue_date=sandbox.today(), lines=[line])
+            ab.Invoice(status=ab.InvoiceStatus.DRAFT, number="F-7", customer_number="K-100", issue_date=sandbox.today(), lines=[line])
         )
     assert info.value.reference == "F-7"
     assert len(sandbox.company(1002).invoices) == 1  # stored: a plain retry would make a second draft
@@ -545,7 +547,7 @@ async def test_invoice_line_amounts_rounded_half_up_to_ore(ledger: ab.Ledger, sa
         ab.InvoiceLine(description="Rabat", item_number="P2345", quantity="1", unit_price="-0.125"),  # -0.125
     ]
     created = await ledger.invoices.create(
-        ab.Invoice(number="F-8", customer_number="K-100", issue_date=sandbox.today(), lines=lines)
+        ab.Invoice(status=ab.InvoiceStatus.DRAFT, number="F-8", customer_number="K-100", issue_date=sandbox.today(), lines=lines)
     )
     assert created.id is not None
     sent = sandbox.company(1002).invoices[int(created.id)]["lines"]

@@ -106,7 +106,7 @@ async def test_account_transactions_saldo_and_bank_lines(ledger: ab.Ledger) -> N
     await ledger.invoices.create(transaction_invoice("R-T"))
     await ledger.payments.create(ab.Payment(invoice_number="R-T", date=DAY, amount=D("1351.25")))
     lines = await adapter.account_transactions("10xx")
-    assert [(t.accno, t.amount, t.reference) for t in lines] == [("1090", D("-1351.25"), "R-T")]
+    assert [(t.accno, t.amount, t.reference) for t in lines] == [("1090", D("1351.25"), "R-T")]  # debit +, as PostingLine
     v2 = {r.accno: r.amount for r in await adapter.saldo()}
     assert v2["1090"] == D("1351.25") and v2["1100"] == D("0") and v2["3400"] == D("1250.00")
     v1 = {r.accno: r.amount for r in await adapter.saldo(version=1, accno="3400")}
@@ -176,7 +176,7 @@ async def test_registrations_gl_and_yearend(ledger: ab.Ledger, sandbox: RmaSandb
     (entry,) = sandbox.state.gl
     assert entry["reference"] == "payroll-2024-05"
     lines = await ledger.adapter.account_transactions("6500")  # type: ignore[attr-defined]
-    assert [(t.amount, t.module) for t in lines] == [(D("-800.00"), "gl")]
+    assert [(t.amount, t.module) for t in lines] == [(D("800.00"), "gl")]
     yearend = ab.Registration(date=_dt.date(2024, 12, 31), description="Abschluss",
                               lines=[ab.PostingLine(account="3400", amount=D("10")),
                                      ab.PostingLine(account="2030", amount=D("-10"))])  # fmt: skip
@@ -270,10 +270,10 @@ async def test_dropped_connection_after_commit_creates_exactly_one_invoice(
     sandbox: RmaSandbox, connect: Any, wire_format: str
 ) -> None:
     async with connect(sandbox, wire_format) as ledger:
-        sandbox.faults.drop_after_commit = 1
+        sandbox.faults.drop_after_commit()
         created = await ledger.invoices.create(transaction_invoice("R-DROP"))
         assert created.number == "R-DROP" and created.total == D("1351.25")
-        assert sandbox.faults.drop_after_commit == 0  # the connection really was cut after the commit
+        assert sandbox.faults.pending("drop") == 0  # the connection really was cut after the commit
         assert list(sandbox.state.invoices) == ["R-DROP"]
         assert sum(1 for m, p in sandbox.requests if m == "POST" and p.endswith("/invoices")) == 1
         assert [i.number async for i in ledger.invoices.list()] == ["R-DROP"]
@@ -288,7 +288,7 @@ async def test_500_after_commit_is_resolved_by_lookup(sandbox: RmaSandbox, conne
 
 async def test_5xx_before_commit_is_retried_once_absent(sandbox: RmaSandbox, connect: Any) -> None:
     async with connect(sandbox) as ledger:
-        sandbox.faults.fail_next = [503, 503]  # the look-up GET, then the POST
+        sandbox.faults.fail_next(503, count=2)  # the look-up GET, then the POST
         await ledger.invoices.create(transaction_invoice("R-503"))
         assert list(sandbox.state.invoices) == ["R-503"]
         assert ledger.adapter.transport.sleep.delays  # type: ignore[attr-defined]
@@ -297,10 +297,10 @@ async def test_5xx_before_commit_is_retried_once_absent(sandbox: RmaSandbox, con
 async def test_dropped_payment_is_not_duplicated(sandbox: RmaSandbox, connect: Any) -> None:
     async with connect(sandbox) as ledger:
         await ledger.invoices.create(transaction_invoice("R-PD"))
-        sandbox.faults.drop_after_commit = 1
+        sandbox.faults.drop_after_commit()
         payment = await ledger.payments.create(ab.Payment(invoice_number="R-PD", date=DAY, amount=D("100.00")))
         assert payment.amount == D("100.00")
-        assert sandbox.faults.drop_after_commit == 0
+        assert sandbox.faults.pending("drop") == 0
         assert len(sandbox.state.payments) == 1
 
 
@@ -324,15 +324,15 @@ async def test_api_key_never_in_logs_or_errors(
             with pytest.raises(ab.NotFound) as missing:
                 await ledger.invoices.get("R-404")
             texts.append(str(missing.value))
-            sandbox.faults.drop_after_commit = 1
+            sandbox.faults.drop_after_commit()
             with pytest.raises(ab.AccountingError) as dropped:  # set_as_processed is idempotent: retried, then 400
                 await ledger.adapter.set_as_processed(["999"])  # type: ignore[attr-defined]
             texts.append(str(dropped.value))
-            sandbox.faults.fail_next = [500] * 10
+            sandbox.faults.fail_next(500, count=10)
             with pytest.raises(ab.ServerError) as server:
                 await ledger.customers.get("K-001")
             texts.append(str(server.value))
-            sandbox.faults.fail_next = []
+            sandbox.faults.clear()
     async with connect(sandbox, api_key="wrong-secret-999") as ledger:
         with pytest.raises(ab.PermissionDenied) as denied:
             await ledger.customers.get("K-001")

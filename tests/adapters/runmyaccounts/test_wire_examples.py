@@ -297,9 +297,10 @@ def test_29_account_transactions() -> None:
     assert tree["@number_of_transaction"] == "2"
     lines = records.account_transactions(tree)
     assert [(t.date, t.amount, t.reference) for t in lines] == [
-        (_dt.date(2024, 3, 15), Decimal("-1749.16"), "240119"),
-        (_dt.date(2024, 3, 28), Decimal("-972.9"), "240118"),
+        (_dt.date(2024, 3, 15), Decimal("1749.16"), "240119"),  # wire -1749.16: SQL-Ledger's debit < 0 flipped
+        (_dt.date(2024, 3, 28), Decimal("972.90"), "240118"),  # wire -972.9: in whole cents
     ]
+    assert str(lines[1].amount) == "972.90" and lines[1].raw["amount"] == "-972.9"
 
 
 def test_30_belege_multipart_field_names() -> None:

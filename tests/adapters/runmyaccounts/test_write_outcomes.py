@@ -74,7 +74,9 @@ async def test_invoice_refused_as_duplicate_whose_re_lookup_fails_is_unknown(san
     async with connect(sandbox) as ledger:
         await ledger.invoices.create(invoice())
         # the pre-check misses it (404), the POST is refused as a duplicate (400), every re-lookup fails
-        sandbox.faults.fail_next = [404, 400, *ALL_READS_FAIL]
+        sandbox.faults.fail_next(404)
+        sandbox.faults.fail_next(400)
+        sandbox.faults.fail_next(500, count=len(ALL_READS_FAIL))
         with pytest.raises(ab.WriteOutcomeUnknown) as info:
             await ledger.invoices.create(invoice())
         assert info.value.reference == "R-W1"
@@ -83,7 +85,8 @@ async def test_invoice_refused_as_duplicate_whose_re_lookup_fails_is_unknown(san
 async def test_invoice_refused_as_duplicate_and_found_identical_is_returned(sandbox: RmaSandbox, connect: Any) -> None:
     async with connect(sandbox) as ledger:
         await ledger.invoices.create(invoice())
-        sandbox.faults.fail_next = [404, 400]
+        sandbox.faults.fail_next(404)
+        sandbox.faults.fail_next(400)
         again = await ledger.invoices.create(invoice())
         assert again.number == "R-W1" and ledger.adapter.last_create_was_present  # type: ignore[attr-defined]
 
@@ -123,13 +126,13 @@ async def test_payment_with_unreadable_answer_and_failing_read_back_is_unknown(
 async def test_payment_confirmed_by_lookup_whose_read_back_fails_is_unknown(sandbox: RmaSandbox, connect: Any) -> None:
     async with connect(sandbox) as ledger:
         await ledger.invoices.create(invoice())
-        sandbox.faults.drop_after_commit = 1
+        sandbox.faults.drop_after_commit()
         sandbox.faults.fail_reads_after_commit = list(ALL_READS_FAIL)
         sandbox.faults.reads_before_failing = 1  # the transport's lookup sees the payment; the read-back fails
         with pytest.raises(ab.WriteOutcomeUnknown) as info:
             await ledger.payments.create(ab.Payment(invoice_number="R-W1", date=DAY, amount=D("100.00")))
         assert info.value.reference == "R-W1"
-        assert sandbox.faults.drop_after_commit == 0 and len(sandbox.state.payments) == 1
+        assert sandbox.faults.pending("drop") == 0 and len(sandbox.state.payments) == 1
 
 
 async def test_receipt_with_unreadable_answer_counts_as_uploaded(sandbox: RmaSandbox, connect: Any) -> None:
@@ -292,7 +295,7 @@ async def test_identical_resend_with_reshaped_texts_returns_the_stored_invoice(
 async def test_own_invoice_found_after_a_lost_answer_is_success(
     ledger: ab.Ledger, sandbox: RmaSandbox, make: Callable[[], ab.Invoice]
 ) -> None:
-    sandbox.faults.drop_after_commit = 1
+    sandbox.faults.drop_after_commit()
     created = await ledger.invoices.create(make())
     assert created.number == make().number and list(sandbox.state.invoices) == [created.number]
     assert posts(sandbox, "/invoices") == 1
@@ -308,7 +311,7 @@ async def test_other_invoice_found_after_a_lost_answer_is_unknown_not_conflict(
         return commit(request)
 
     monkeypatch.setattr(sandbox, "_after_commit", someone_else_stored_it)
-    sandbox.faults.drop_after_commit = 1
+    sandbox.faults.drop_after_commit()
     with pytest.raises(ab.WriteOutcomeUnknown) as info:
         await ledger.invoices.create(invoice())
     assert info.value.reference == "R-W1" and "notes" in str(info.value)

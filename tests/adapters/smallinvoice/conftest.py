@@ -16,8 +16,7 @@ CLIENT_SECRET = "cs_super_secret_value_123"
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[SmallInvoiceSandbox]:
-    sb = SmallInvoiceSandbox()
-    sb.add_client(CLIENT_ID, CLIENT_SECRET)
+    sb = SmallInvoiceSandbox(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     await sb.start()
     try:
         yield sb

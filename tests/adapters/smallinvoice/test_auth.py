@@ -34,7 +34,7 @@ async def test_client_credentials_json_body_and_scopes(
 ) -> None:
     async with connect(scopes="contact invoice configuration") as ledger:
         assert [c async for c in ledger.customers.list()] == []
-        assert sandbox.token_grants == ["client_credentials"]
+        assert sandbox.grant_types == ["client_credentials"]
         token_call = sandbox.request_log[0]
         assert token_call[:3] == ("POST", "/v2/auth/access-tokens", 200)
     async with connect(scopes=["invoice"]) as ledger:  # a token without the contact scope
@@ -83,14 +83,14 @@ async def test_fifty_concurrent_requests_token_expires_mid_run(
                 number="K-1", name="Muster", address=ab.Address(street="A", postcode="1", city="B", country="CH")
             )
         )
-        assert sandbox.token_grants == ["refresh_token"]
+        assert sandbox.grant_types == ["refresh_token"]
         assert sandbox.refresh_tokens.get(initial) is None  # rotated
         sandbox.expire_tokens_at_request = 20  # the 20th request of the run expires every access token
         results = await asyncio.gather(*(ledger.customers.get("K-1") for _ in range(50)), return_exceptions=True)
         assert all(isinstance(r, ab.Customer) for r in results), [r for r in results if not isinstance(r, ab.Customer)]
         assert sandbox.unauthorized > 0  # the token really expired mid-run
         assert sandbox.max_in_flight >= 10  # and the requests really overlapped
-        assert sandbox.token_grants == ["refresh_token", "refresh_token"]  # exactly one refresh in the run
+        assert sandbox.grant_types == ["refresh_token", "refresh_token"]  # exactly one refresh in the run
         assert sandbox.invalid_grants == 0
         newest = sandbox.current_refresh_token(CLIENT_ID)
         assert newest is not None
@@ -169,5 +169,5 @@ async def test_token_is_renewed_a_little_before_expiry_without_a_401(
         auth.clock = lambda: real_clock() + dt.timedelta(hours=12) - dt.timedelta(minutes=2)
         ledger.adapter.oauth.clock = auth.clock  # type: ignore[attr-defined]  # new tokens expire by the same clock
         await asyncio.gather(*(ledger.adapter.owner() for _ in range(5)))  # type: ignore[attr-defined]
-    assert sandbox.token_grants == ["client_credentials", "client_credentials"]  # one renewal for all five
+    assert sandbox.grant_types == ["client_credentials", "client_credentials"]  # one renewal for all five
     assert sandbox.unauthorized == 0

@@ -122,7 +122,7 @@ async def test_invoices_create_get_list_filters_pdf(sandbox: SmallInvoiceSandbox
     created = await ledger.invoices.create(invoice("R-1"))
     assert created.number == "R-1"
     assert created.customer_number == "K-1"
-    assert created.status is ab.InvoiceStatus.DRAFT
+    assert created.status is ab.InvoiceStatus.OPEN  # the status rule: open unless a draft is asked for
     # 2.5 × 120.10 = 300.25 + 8.1 % = 24.32 → 324.57; 0.05 + 0.00 VAT (rounded) → 0.05
     assert created.total == Decimal("324.62")
     assert isinstance(created.total, Decimal)
@@ -133,16 +133,19 @@ async def test_invoices_create_get_list_filters_pdf(sandbox: SmallInvoiceSandbox
     assert stored["contact_address_id"] == sandbox.contacts[stored["contact_id"]]["main_address_id"]
     assert [line.quantity for line in created.lines] == [Decimal("2.5"), Decimal(1)]
 
-    await ledger.invoices.create(invoice("R-2", "K-2", issue_date=dt.date(2024, 6, 1), due_date=None))
-    await ledger.invoices.create(invoice("R-3", issue_date=dt.date(2024, 7, 1), due_date=dt.date(2024, 7, 31)))
+    draft = ab.InvoiceStatus.DRAFT
+    await ledger.invoices.create(invoice("R-2", "K-2", issue_date=dt.date(2024, 6, 1), due_date=None, status=draft))
+    await ledger.invoices.create(
+        invoice("R-3", issue_date=dt.date(2024, 7, 1), due_date=dt.date(2024, 7, 31), status=draft)
+    )
     r2 = await ledger.invoices.get("R-2")
     assert r2.due_date == dt.date(2024, 7, 1)  # issue date + 30 days (no due date given)
     assert r2.customer_number == "K-2"
 
     await adapter(ledger).change_invoice_status("R-3", ab.InvoiceStatus.OPEN, at=dt.datetime(2024, 7, 2, 9, 30))
     assert [i.number async for i in ledger.invoices.list()] == ["R-1", "R-2", "R-3"]
-    assert [i.number async for i in ledger.invoices.list(status=ab.InvoiceStatus.OPEN)] == ["R-3"]
-    assert [i.number async for i in ledger.invoices.list(status=ab.InvoiceStatus.DRAFT)] == ["R-1", "R-2"]
+    assert [i.number async for i in ledger.invoices.list(status=ab.InvoiceStatus.OPEN)] == ["R-1", "R-3"]
+    assert [i.number async for i in ledger.invoices.list(status=ab.InvoiceStatus.DRAFT)] == ["R-2"]
     assert [i.number async for i in ledger.invoices.list(since=dt.date(2024, 6, 1))] == ["R-2", "R-3"]
     assert [i.number async for i in ledger.invoices.list(until=dt.date(2024, 6, 30))] == ["R-1", "R-2"]
     assert [i.number async for i in ledger.invoices.list(customer_number="K-1")] == ["R-1", "R-3"]
@@ -192,7 +195,7 @@ async def test_send_by_email_and_change_status(sandbox: SmallInvoiceSandbox, led
         "R-1", recipients=["info@muster.ch", ("buha@muster.ch", "Buchhaltung")], subject="Rechnung", body="Hallo"
     )
     assert sandbox.sent_emails[0]["recipients"] == [
-        {"email": "info@muster.ch"},
+        {"email": "info@muster.ch", "name": "info@muster.ch"},  # `name` is required (spec): the address itself
         {"email": "buha@muster.ch", "name": "Buchhaltung"},
     ]
     assert ("PATCH", f"/v2/receivables/invoices/{sandbox.sent_emails[0]['invoice_id']}/send-by-email", 204) in [

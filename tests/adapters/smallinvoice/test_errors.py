@@ -114,7 +114,7 @@ async def test_not_found_and_malformed_json_carry_the_request_id(
     ledger, _ = fast
     response = await ledger.raw("GET", "/receivables/invoices/999")
     assert response.status == 404 and response.request_id
-    sandbox.faults.append(Fault(status=200, body="not an envelope"))
+    sandbox.scripted_faults.append(Fault(status=200, body="not an envelope"))
     with pytest.raises(ab.ResponseError) as info:
         await ledger.customers.get("K-1")
     assert "items" in str(info.value)

@@ -48,7 +48,7 @@ async def test_in_process_a_wrong_secret_never_gets_the_cached_token(
                 await owner_id(second)
         assert WRONG_SECRET not in str(info.value) and CLIENT_SECRET not in str(info.value)
         assert await owner_id(first) == 1  # the first ledger keeps working
-    assert sandbox.token_grants == ["client_credentials"]  # the wrong secret obtained nothing
+    assert sandbox.grant_types == ["client_credentials"]  # the wrong secret obtained nothing
 
 
 @pytest.mark.parametrize("same_process", [True, False])
@@ -94,7 +94,7 @@ async def test_a_stored_refresh_token_is_refused_to_a_wrong_secret_and_stays_usa
         assert sandbox.current_refresh_token(CLIENT_ID) == saved.refresh_token  # not spent by the wrong secret
         sandbox.advance(sandbox.token_lifetime + 1)  # the first ledger must now refresh with it
         assert await owner_id(first) == 1
-    assert sandbox.token_grants == ["refresh_token", "refresh_token"]
+    assert sandbox.grant_types == ["refresh_token", "refresh_token"]
     assert store.tokens[KEY].refresh_token == sandbox.current_refresh_token(CLIENT_ID)
 
 
@@ -113,6 +113,6 @@ async def test_a_token_saved_before_bindings_existed_is_refreshed_not_used(
             assert await owner_id(later) == 1
 
     await in_another_process(later_process)
-    assert sandbox.token_grants == ["refresh_token", "refresh_token"]  # its refresh token, with our secret
+    assert sandbox.grant_types == ["refresh_token", "refresh_token"]  # its refresh token, with our secret
     assert store.tokens[KEY].binding == token_binding(CLIENT_ID, CLIENT_SECRET, sandbox.base_url)
     assert store.tokens[KEY].access_token != old.access_token

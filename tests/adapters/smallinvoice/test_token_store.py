@@ -86,7 +86,7 @@ async def test_a_newer_expired_token_in_the_store_is_refreshed_after_invalid_gra
         sandbox.advance(sandbox.token_lifetime + 1)
         assert (await ledger.adapter.owner())["id"] == 1  # type: ignore[attr-defined]
         assert sandbox.invalid_grants <= 1
-        assert sandbox.token_grants[-1] == "refresh_token"
+        assert sandbox.grant_types[-1] == "refresh_token"
         newest = sandbox.current_refresh_token(CLIENT_ID)
         assert newest not in (None, newer.refresh_token)  # the stored token's refresh token was used and rotated
         assert store.tokens[KEY].refresh_token == newest
@@ -125,7 +125,7 @@ async def test_a_rotation_racing_our_refresh_is_picked_up_from_the_store(
         assert (await ledger.adapter.owner())["id"] == 1  # type: ignore[attr-defined]
         assert store.race is None  # the race did happen
         assert sandbox.invalid_grants == 1  # our refresh lost it
-        assert sandbox.token_grants.count("refresh_token") == 2  # the start and the other process: nothing after
+        assert sandbox.grant_types.count("refresh_token") == 2  # the start and the other process: nothing after
         assert store.tokens[KEY].refresh_token == sandbox.current_refresh_token(CLIENT_ID)
 
 
