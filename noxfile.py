@@ -78,6 +78,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: ratios against a baseline measured in the same run; results in benchmarks/results.md."""
+    """Benchmarks (issue 9): every figure against its baseline in the same run, medians of interleaved rounds,
+    servers in a separate process; writes benchmarks/RESULTS.md. `nox -s bench -- --quick` takes under 2 minutes."""
     _install(session)
     session.run("python", "benchmarks/run.py", *session.posargs)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import base64
+import collections.abc
 import datetime as _dt
 import enum
 import json
@@ -65,9 +66,56 @@ _MODELS = [
     for name in models.__all__
     if attrs.has(getattr(models, name))
 ]
+
+
+def cattrs_unstructure_fn(cls: type[Any]) -> Any:
+    """cattrs' own generated unstructuring of a model (without `raw`): the reference `_plain_fn` must match."""
+    omit_raw: dict[str, Any] = {f.name: override(omit=True) for f in attrs.fields(cls) if f.name == "raw"}
+    return make_dict_unstructure_fn(cls, converter, **omit_raw)
+
+
+#: The generated functions' shared globals: `_u_<Model>` names resolve when called, so order does not matter.
+_PLAIN_GLOBALS: dict[str, Any] = {}
+
+
+def _plain_fn(cls: type[Any]) -> Any:
+    """One function per model, generated once, that builds what `cattrs_unstructure_fn` builds with the same
+    hooks, but reads each field once and calls a hook only where the value needs one (None, text, numbers and
+    enums as they are; nested models by their own generated function, lists of them by a comprehension)."""
+    items = []
+    for field in attrs.fields(attrs.resolve_types(cls)):
+        if field.name == "raw":
+            continue
+        items.append(f"{field.name!r}: {_plain_expr(field.name, field.type)}")
+    source = f"def _u_{cls.__name__}(instance):\n    return {{{', '.join(items)}}}\n"
+    exec(compile(source, f"<accounting_bridge to_dict {cls.__name__}>", "exec"), _PLAIN_GLOBALS)  # noqa: S102
+    return _PLAIN_GLOBALS[f"_u_{cls.__name__}"]
+
+
+def _plain_expr(name: str, t: Any) -> str:
+    value = f"instance.{name}"
+    inner = _optional_of(t)
+    if inner is not None:
+        return f"(None if {value} is None else {_plain_value(value, inner)})"
+    return _plain_value(value, t)
+
+
+def _plain_value(value: str, t: Any) -> str:
+    if attrs.has(t):
+        return f"_u_{t.__name__}({value})"
+    args = typing.get_args(t)
+    if typing.get_origin(t) is collections.abc.Sequence and len(args) == 1 and attrs.has(args[0]):
+        return f"[_u_{args[0].__name__}(item) for item in {value}]"
+    hook = converter.get_unstructure_hook(t)
+    if hook is identity:
+        return value
+    name = f"_hook_{len(_PLAIN_GLOBALS)}"
+    _PLAIN_GLOBALS[name] = hook
+    return f"{name}({value})"
+
+
 for _cls in _MODELS:
-    omit_raw: dict[str, Any] = {f.name: override(omit=True) for f in attrs.fields(_cls) if f.name == "raw"}
-    converter.register_unstructure_hook(_cls, make_dict_unstructure_fn(_cls, converter, **omit_raw))
+    converter.register_unstructure_hook(_cls, _plain_fn(_cls))
 
 
 def to_dict(model: Any) -> dict[str, Any]:

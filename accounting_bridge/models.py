@@ -255,7 +255,9 @@ def _raise(errors: list[FieldError], model: str) -> None:
 # of the tagged fields, the text rules as one regex search over all key texts and one over all free texts, and the
 # class's other rules as one expression. Anything it cannot accept at once — a value to normalise, any rule
 # broken — goes to the class's full validation (the original `__attrs_post_init__`), which alone builds the
-# messages, so every rule and every field path stays exactly as it was.
+# messages, so every rule and every field path stays exactly as it was. A new rule goes into both places: the
+# class's `__attrs_post_init__` (its message) and its `rules` expression here; `tests/core/test_models_fast.py`
+# checks on a table of odd values that both decide alike.
 
 
 def _fast_path(
@@ -281,6 +283,10 @@ def _fast_path(
     return install
 
 
+def _or_empty(name: str) -> str:
+    return f"('' if self.{name} is None else self.{name})"
+
+
 def _fast_source(
     cls: type[Any],
     required_keys: tuple[str, ...],
@@ -289,42 +295,47 @@ def _fast_source(
     free: tuple[str, ...],
     rules: str,
 ) -> tuple[str, dict[str, Any]]:
+    """The source of a class's fast `__attrs_post_init__`, and the names it uses."""
     names: dict[str, Any] = {
         "_Decimal": Decimal, "_date": _dt.date, "_receiving": _RECEIVING, "_set": object.__setattr__,
-        "_KEY": KEY_FORBIDDEN, "_FREE": FREE_TEXT_FORBIDDEN, "_cls": cls, "_zero": Decimal(0),
+        "_KEY": KEY_FORBIDDEN, "_FREE": FREE_TEXT_FORBIDDEN, "_zero": Decimal(0), "_hundred": Decimal(100),
     }  # fmt: skip
+    full = "return _full(self)"
     lines = ["def __attrs_post_init__(self):"]
     for field in attrs.fields(cls):
-        kind, name = field.metadata.get("kind"), field.name
+        kind, value = field.metadata.get("kind"), f"self.{field.name}"
         if kind == "money":
-            lines.append(f"    v = self.{name}")
-            lines.append("    if v is not None and (v.__class__ is not _Decimal or not v.is_finite()): return _full(self)")
+            lines.append(f"    v = {value}")
+            lines.append(f"    if v is not None and not (v.__class__ is _Decimal and v.is_finite()): {full}")
         elif kind == "date":
-            lines.append(f"    if self.{name} is not None and self.{name}.__class__ is not _date: return _full(self)")
+            lines.append(f"    if {value} is not None and {value}.__class__ is not _date: {full}")
         elif kind == "enum":
-            names[f"_enum_{name}"] = field.metadata["enum"]
-            lines.append(f"    if self.{name} is not None and self.{name}.__class__ is not _enum_{name}: return _full(self)")
+            names[f"_enum_{field.name}"] = field.metadata["enum"]
+            lines.append(f"    if {value} is not None and {value}.__class__ is not _enum_{field.name}: {full}")
         elif kind == "items":
-            names[f"_item_{name}"] = field.metadata["item"]
+            names[f"_item_{field.name}"] = field.metadata["item"]
             lines += [
-                f"    v = self.{name}",
+                f"    v = {value}",
                 "    if v.__class__ is not tuple:",
-                "        if v.__class__ is not list: return _full(self)",
-                f"        v = tuple(v); _set(self, {name!r}, v)",
+                f"        if v.__class__ is not list: {full}",
+                f"        v = tuple(v); _set(self, {field.name!r}, v)",
                 "    for item in v:",
-                f"        if item.__class__ is not _item_{name}: return _full(self)",
+                f"        if item.__class__ is not _item_{field.name}: {full}",
             ]
-    for name in (*required_keys, *required_free):
-        lines.append(f"    if self.{name}.__class__ is not str or not self.{name}.strip(): return _full(self)")
-    for name in (*keys, *free):
-        lines.append(f"    if self.{name} is not None and self.{name}.__class__ is not str: return _full(self)")
-    key_texts = ", ".join([f"self.{n}" for n in required_keys] + [f"self.{n} or ''" for n in keys])
-    free_texts = ", ".join([f"self.{n}" for n in required_free] + [f"self.{n} or ''" for n in free])
-    searches = [f"_KEY.search(''.join(({key_texts},)))"] if key_texts else []
-    searches += [f"_FREE.search(''.join(({free_texts},)))"] if free_texts else []
-    if searches:
-        lines.append(f"    if ({' or '.join(searches)}) and not _receiving.get(): return _full(self)")
-    lines.append(f"    if not ({rules}): return _full(self)")
+    required = (*required_keys, *required_free)
+    for name in required:
+        lines.append(f"    if self.{name}.__class__ is not str or not self.{name}.strip(): {full}")
+    # one join per kind of text (it also refuses any value that is not text: TypeError), one search each
+    searches, joins = [], []
+    for pattern, fields in (("_KEY", (*required_keys, *keys)), ("_FREE", (*required_free, *free))):
+        if fields:
+            texts = ", ".join(f"self.{n}" if n in required else _or_empty(n) for n in fields)
+            joins.append(f"        text{pattern} = ''.join(({texts},))")
+            searches.append(f"{pattern}.search(text{pattern})")
+    if joins:
+        lines += ["    try:", *joins, "    except TypeError:", f"        {full}"]
+        lines.append(f"    if ({' or '.join(searches)}) and not _receiving.get(): {full}")
+    lines.append(f"    if not ({rules}): {full}")
     return "\n".join(lines) + "\n", names
 
 
@@ -357,7 +368,8 @@ class Address:
     keys=("email", "phone", "currency", "language", "vat_number", "iban", "bic"),
     free=("contact_name",),
     rules="(self.email is None or '@' in self.email)"
-    " and (self.payment_terms_days is None or (self.payment_terms_days.__class__ is int and self.payment_terms_days >= 0))"
+    " and (self.payment_terms_days is None"
+    " or (self.payment_terms_days.__class__ is int and self.payment_terms_days >= 0))"
     " and (self.address is None or self.address.__class__ is Address)",
 )
 @attrs.frozen(kw_only=True)
@@ -406,8 +418,8 @@ class Customer:
     keys=("item_number", "account", "tax_code", "unit"),
     free=("note",),
     rules="self.unit_price is not None"
-    " and (self.tax_rate is None or _zero <= self.tax_rate <= 100)"
-    " and (self.discount_percent is None or _zero <= self.discount_percent <= 100)",
+    " and (self.tax_rate is None or _zero <= self.tax_rate <= _hundred)"
+    " and (self.discount_percent is None or _zero <= self.discount_percent <= _hundred)",
 )
 @attrs.frozen(kw_only=True)
 class InvoiceLine:

@@ -26,7 +26,7 @@ class ServerProcess:
 
     def __init__(self, quick: bool) -> None:
         args = [sys.executable, str(HERE / "servers.py"), *(["--quick"] if quick else [])]
-        self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # noqa: S603
         self.servers: dict[str, Any] = self._read()["servers"]
 
     def _read(self) -> dict[str, Any]:
@@ -95,6 +95,8 @@ class Row:
     ratio: bool = True
     unit: str = "×"
     decimals: int = 2
+    #: What the profile below the table shows when the row misses its target (the known remaining cost).
+    why: str = ""
 
 
 class Figure(Protocol):
@@ -117,7 +119,6 @@ class Summary:
     values: list[float] = attrs.field(factory=list)
     ours: list[float] = attrs.field(factory=list)
     baseline: list[float] = attrs.field(factory=list)
-    why: str = ""
 
     def add(self, sample: Any) -> None:
         if self.row.ratio:

@@ -1,139 +1,186 @@
-"""Benchmarks, each a ratio against a baseline measured in the same run (never absolute timings).
+"""Benchmarks of issue 9: every figure against its baseline in the same run, written to benchmarks/RESULTS.md.
 
-    nox -s bench            # writes benchmarks/results.md
+    nox -s bench                 # 5 interleaved rounds
+    nox -s bench -- --quick      # 3 rounds, smaller long figures: under two minutes
+    python benchmarks/run.py --quick --extra my_figures   # plus the figures of another module
 
-1. JSON writing: `jsoncodec.dumps` (Decimal written exactly) vs stdlib `json.dumps(default=str)`.
-2. Transport overhead: N GETs through `Transport.send` (limiter, auth, retries armed, logging) vs the same GETs
-   with a bare aiohttp session, both against one local aiohttp server over real sockets.
-3. Model construction + `to_dict` of a 50-line invoice vs building the same plain dict by hand.
+The servers (sandboxes) run in a separate process (`servers.py`). Each round runs every figure once, ours and the
+baseline back to back in alternating order; the table shows the median of the rounds' ratios and their range.
+A row that misses its target is explained by a profile of our side, printed below the table.
+
+Extra figures: any module named with ``--extra`` (importable name or a .py path) or found as
+``benchmarks/extra_*.py`` with a function ``figures(quick: bool) -> list`` of objects like those in
+``figures_*.py`` (``rows``, ``async setup(ctx)``, ``async round(ctx)``, ``async profile(ctx)``, optional
+``async teardown()``).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import datetime as dt
-import json
-import pathlib
+import cProfile
+import datetime as _dt
+import importlib
+import importlib.util
+import io
+import os
+import platform
+import pstats
 import sys
-import time
-from collections.abc import Callable
-from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
 
 import aiohttp
-from aiohttp import web
+from figures_ledgers import BuildInvoices, ConnectClose, Tenants
+from figures_reading import IterateMemory, RmaList, SmallInvoicePages
+from figures_writing import RateLimitedReads, SmallInvoiceCreates
+from harness import HERE, Context, Figure, ServerProcess, Summary
 
-import accounting_bridge as ab
-from accounting_bridge import jsoncodec
-from accounting_bridge.transport import ApiKeyQuery, Request, Transport, TransportConfig
-
-RESULTS = pathlib.Path(__file__).with_name("results.md")
-
-
-def best_of(fn: Callable[[], object], repeat: int = 7, number: int = 200) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append(time.perf_counter() - start)
-    return min(times) / number
+RESULTS = HERE / "RESULTS.md"
 
 
-def payload() -> dict[str, object]:
-    return {
-        "invoice": {
-            "number": "R-1",
-            "lines": [
-                {"description": f"Line {i}", "quantity": Decimal("1.5"), "unit_price": Decimal("1234.5678")}
-                for i in range(200)
-            ],
-        }
-    }
+def core_figures(quick: bool) -> list[Figure]:
+    return [
+        RmaList("json"), RmaList("xml"), SmallInvoicePages(), SmallInvoiceCreates(quick), RateLimitedReads(quick),
+        IterateMemory(quick), Tenants(), ConnectClose(), BuildInvoices(),
+    ]  # fmt: skip
 
 
-def bench_json() -> tuple[str, float, float]:
-    data = payload()
-    ours = best_of(lambda: jsoncodec.dumps(data))
-    base = best_of(lambda: json.dumps(data, default=str))
-    return "JSON writing, 200 Decimal lines: jsoncodec.dumps vs json.dumps(default=str)", ours, base
+def _module(spec: str) -> ModuleType:
+    if spec.endswith(".py"):
+        path = Path(spec).resolve()
+        loader_spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert loader_spec is not None
+        assert loader_spec.loader is not None
+        module = importlib.util.module_from_spec(loader_spec)
+        loader_spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(spec)
 
 
-def bench_models() -> tuple[str, float, float]:
-    def build() -> object:
-        return ab.to_dict(
-            ab.Invoice(
-                number="R-1",
-                customer_number="K-1",
-                issue_date=dt.date(2026, 11, 1),
-                lines=[ab.InvoiceLine(description=f"L{i}", unit_price=Decimal("10.00")) for i in range(50)],
-            )
-        )
-
-    def by_hand() -> object:
-        return {
-            "number": "R-1",
-            "customer_number": "K-1",
-            "issue_date": "2026-11-01",
-            "lines": [{"description": f"L{i}", "unit_price": "10.00", "quantity": "1"} for i in range(50)],
-        }
-
-    name = "50-line invoice: validated model + to_dict vs a hand-built dict"
-    return name, best_of(build, number=50), best_of(by_hand, number=50)
+def extra_figures(names: list[str], quick: bool) -> list[Figure]:
+    found = [str(path) for path in sorted(HERE.glob("extra_*.py"))]
+    figures: list[Figure] = []
+    for name in [*found, *names]:
+        figures.extend(_module(name).figures(quick))
+    return figures
 
 
-async def bench_transport(n: int = 300) -> tuple[str, float, float]:
-    async def handler(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True}, headers={"X-Rate-Limit-Remaining": "100000", "X-Rate-Limit-Reset": "60"})
-
-    app = web.Application()
-    app.router.add_get("/x", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+async def measure(figures: list[Figure], rounds: int, quick: bool) -> tuple[list[Summary], dict[str, str]]:
+    servers = ServerProcess(quick)
     try:
-        transport = Transport(TransportConfig(backend="bench", base_url=base), auth=ApiKeyQuery("bench-key-123456"))
         async with aiohttp.ClientSession() as session:
-
-            async def bare() -> None:
-                async with session.get(f"{base}/x", params={"api_key": "bench-key-123456"}) as resp:
-                    await resp.read()
-
-            async def ours() -> None:
-                await transport.send(Request("GET", "/x"))
-
-            timings: dict[str, list[float]] = {"bare": [], "ours": []}
-            for _ in range(5):
-                for name, fn in (("bare", bare), ("ours", ours)):
-                    start = time.perf_counter()
-                    for _ in range(n):
-                        await fn()
-                    timings[name].append((time.perf_counter() - start) / n)
-        await transport.aclose()
+            ctx = Context(quick=quick, servers=servers, session=session)
+            for figure in figures:
+                await figure.setup(ctx)
+            summaries = {row.name: Summary(row) for figure in figures for row in figure.rows}
+            for index in range(rounds):
+                ctx.round = index
+                for figure in figures:
+                    for name, sample in (await figure.round(ctx)).items():
+                        summaries[name].add(sample)
+                print(f"round {index + 1}/{rounds} done", file=sys.stderr)
+            profiles = {}
+            for figure in figures:
+                if any(not summaries[row.name].met for row in figure.rows):
+                    profiles[figure.rows[0].name] = await _profile(figure, ctx)
+            for figure in figures:
+                teardown = getattr(figure, "teardown", None)
+                if teardown is not None:
+                    await teardown()
+                await _close(figure)
     finally:
-        await runner.cleanup()
+        servers.close()
+    return list(summaries.values()), profiles
+
+
+async def _close(figure: Figure) -> None:
+    for value in vars(figure).values():
+        if hasattr(value, "aclose") and hasattr(value, "adapter"):  # a Ledger the figure opened
+            await value.aclose()
+
+
+async def _profile(figure: Figure, ctx: Context) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await figure.profile(ctx)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+    stats.print_stats(r"accounting_bridge|adapters|json|xmltodict|aiohttp/client\.py|transport", 16)
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+    return "\n".join(line.replace(str(Path.cwd()) + os.sep, "") for line in lines[start:])
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
     return (
-        f"{n} sequential GETs on 127.0.0.1: Transport.send vs bare aiohttp",
-        min(timings["ours"]),
-        min(timings["bare"]),
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()} ({platform.python_implementation()})"
     )
 
 
-def main() -> int:
-    rows = [bench_json(), bench_models(), asyncio.run(bench_transport())]
+def render(summaries: list[Summary], profiles: dict[str, str], rounds: int, quick: bool) -> str:
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        "# Benchmark results",
+        "# Benchmark results (issue 9)",
         "",
-        f"Python {sys.version.split()[0]}; ratios are ours / baseline, measured in the same run (lower is better).",
+        f"- Date: {now}; mode: {'quick' if quick else 'full'}, {rounds} interleaved rounds",
+        f"- Machine: {machine()}",
+        "- Written by `nox -s bench` (`benchmarks/run.py`); servers ran in a separate process on 127.0.0.1.",
+        "- Ratios are ours / baseline of the same round; the table shows the median of the rounds and their range.",
         "",
-        "| benchmark | ours (µs) | baseline (µs) | ratio |",
-        "|---|---|---|---|",
+        "| figure | target | baseline (median) | ours (median) | result (median) | range | met |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, ours, base in rows:
-        lines.append(f"| {name} | {ours * 1e6:.1f} | {base * 1e6:.1f} | {ours / base:.2f} |")
-    text = "\n".join(lines) + "\n"
-    RESULTS.write_text(text)
+    for s in summaries:
+        if s.row.ratio:
+            base, ours = _seconds(_median(s.baseline)), _seconds(_median(s.ours))
+        else:
+            base, ours = "—", "—"
+        spread = f"{s.shown(min(s.values))} – {s.shown(max(s.values))}"
+        lines.append(
+            f"| {s.row.name} | {s.row.target} | {base} | {ours} | {s.shown(s.median)} | {spread} | "
+            f"{'yes' if s.met else '**no**'} |"
+        )
+    missed = [s for s in summaries if not s.met]
+    if missed:
+        lines += ["", "## Missed targets", ""]
+        lines += [f"- {s.row.name}: {s.shown(s.median)} (target {s.row.target}). {s.row.why}".rstrip() for s in missed]
+        lines += ["", "Profiles of our side (one run; SDK, parser and aiohttp client frames by cumulative time):"]
+        for name, text in profiles.items():
+            lines += ["", f"### {name}", "", "```text", text, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1e3:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds and shorter long figures (under 2 minutes)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 3)")
+    parser.add_argument("--extra", action="append", default=[], help="a module with more figures (repeatable)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the results (Markdown)")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (3 if args.quick else 5)
+    figures = core_figures(args.quick) + extra_figures(args.extra, args.quick)
+    summaries, profiles = asyncio.run(measure(figures, rounds, args.quick))
+    text = render(summaries, profiles, rounds, args.quick)
+    args.output.write_text(text, encoding="utf-8")
     print(text)
     return 0
 

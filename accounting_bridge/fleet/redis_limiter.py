@@ -4,7 +4,9 @@ Same rules as the in-process `RateLimiter` (see `transport/ratelimit.py`), kept 
 Lua scripts (atomic): until a response has told the window, one probe request is out; afterwards a request is let
 through only by *reserving* one unit of `Remaining` (so N processes never all spend the last request); an answer's
 `Remaining` minus the reservations still in flight (every process's) replaces the figure when it is newer, else may
-only lower it; a spent budget waits for `Reset`. Reservations and the probe have leases, so a process that dies
+only lower it; a spent budget waits for `Reset`. Once `Reset` has passed the window is forgotten, and an answer to
+a request let through before that cannot bring the old window's figure back (only a later request's answer sets the
+new one). Reservations and the probe have leases, so a process that dies
 holding them gives them back by itself.
 
 Redis unreachable: the ledger falls back to this process's own limiter (never to no limit), logs ONE warning per
@@ -55,6 +57,7 @@ local s = KEYS[1]
 local reset_at = tonumber(redis.call('HGET', s, 'reset_at'))
 if reset_at and now >= reset_at then
   redis.call('HDEL', s, 'remaining', 'reset_at')
+  redis.call('HSET', s, 'forgot_at', redis.call('HINCRBY', s, 'seen', 1))
   reset_at = nil
 end
 local seen = tonumber(redis.call('HGET', s, 'seen')) or 0
@@ -104,7 +107,10 @@ local reset_at = nil
 if tonumber(ARGV[6]) >= 0 then reset_at = now + tonumber(ARGV[6]) end
 local held = tonumber(redis.call('HGET', s, 'remaining'))
 local from = tonumber(redis.call('HGET', s, 'figure_from')) or 0
-if held == nil or tonumber(ARGV[2]) >= from then
+local forgot = tonumber(redis.call('HGET', s, 'forgot_at')) or 0
+if held == nil and tonumber(ARGV[2]) < forgot then
+  -- an answer to a request let through before the window was forgotten: it may describe the window that is over
+elseif held == nil or tonumber(ARGV[2]) >= from then
   redis.call('HSET', s, 'remaining', budget, 'figure_from', obs)
   if reset_at then redis.call('HSET', s, 'reset_at', reset_at) else redis.call('HDEL', s, 'reset_at') end
 else
@@ -176,17 +182,14 @@ class SharedRateLimiter(RateLimiter):
         give_up_at = None if max_wait is None else started + max_wait
         while True:
             if self._local_now():
-                left = None if give_up_at is None else max(give_up_at - self._clock(), 0.0)
-                ticket = await self._fallback.acquire(max_wait=left)
-                self.local_grants += 1
-                return ticket
+                return await self._local(give_up_at)
             cap = self.max_concurrency
             if cap is not None and self._in_flight >= cap:
                 await self._nap(self._time_left(give_up_at, started))
                 continue
             answer = await self._reserve()
             if answer is None:
-                continue  # Redis went away: the next round uses the local limiter
+                return await self._local(give_up_at)  # Redis is away: never no limit, this process's own
             if isinstance(answer, SharedTicket):
                 return answer
             wait = answer.wait if answer.reset_wait else min(answer.wait, POLL)
@@ -198,6 +201,12 @@ class SharedRateLimiter(RateLimiter):
                     raise SlotWaitTimeout(self._clock() - started)
                 wait = min(wait, left)
             await self._nap(wait)
+
+    async def _local(self, give_up_at: float | None) -> Ticket:
+        left = None if give_up_at is None else max(give_up_at - self._clock(), 0.0)
+        ticket = await self._fallback.acquire(max_wait=left)
+        self.local_grants += 1
+        return ticket
 
     def release(self, ticket: Ticket, headers: Mapping[str, str] | None, status: int | None = None) -> None:
         if not isinstance(ticket, SharedTicket):
@@ -219,6 +228,11 @@ class SharedRateLimiter(RateLimiter):
         self._report(args)
         self._wake_parked()
 
+    async def drain(self) -> None:
+        """Wait until every finished request has been reported to Redis (they are sent in tasks of their own)."""
+        while self._reports:
+            await asyncio.gather(*self._reports)
+
     # --- Redis ------------------------------------------------------------------------------------------------
 
     def _local_now(self) -> bool:
@@ -234,8 +248,8 @@ class SharedRateLimiter(RateLimiter):
         """A granted ticket, an answer to wait on, or None when Redis failed (now marked down)."""
         reservation = secrets.token_hex(8)
         reserve, _ = self._script_pair()
-        args = [reservation, int(RESERVATION_LEASE * 1000), int(PROBE_LEASE * 1000),
-                int(self.fallback_reset * 1000), int(STATE_TTL * 1000)]  # fmt: skip
+        args: list[str | int] = [reservation, int(RESERVATION_LEASE * 1000), int(PROBE_LEASE * 1000),
+                                 int(self.fallback_reset * 1000), int(STATE_TTL * 1000)]  # fmt: skip
         self._in_flight += 1  # counted before the await: the concurrency cap holds while Redis answers
         try:
             result = await reserve(keys=[self._key, self._flight], args=args)

@@ -122,7 +122,7 @@ class RedisTokenStore:
             text, version = await self.state.client().hmget(self._keys(key)[0], ["token", "version"])
         except shared_errors() as exc:
             raise _unreachable(exc) from None
-        return _load(text), int(version or 0)
+        return _load(text if isinstance(text, str) else None), int(version or 0)
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
         try:

@@ -450,26 +450,27 @@ class SmallInvoiceAdapter(HttpAdapter):
         address sub-resource (`ContactPUT` has no address). A customer that cannot be created (no address) is
         looked up first."""
         issues = wire.contact_create_issues(customer, self.settings.person_gender)
+        refusal: Unprocessable | None = None
         if not issues:
-            created = await self._create_contact(customer)
-            if created is not None:
+            try:
+                created = await self._create_contact(customer)
+            except Unprocessable as exc:
+                if not _number_taken(exc):
+                    raise
+                refusal = exc  # the number is in use: the contact exists
+            else:
                 self._contacts.put(customer.number, created)
                 return created
-        existing = await self._find_contact(customer.number, confirm_absent=not issues)
+        existing = await self._find_contact(customer.number, confirm_absent=refusal is not None)
         if existing is None:
-            if issues:
-                raise ValidationError(issues, backend=self.name, model="Customer")
-            raise WriteOutcomeUnknown(  # refused as a duplicate, yet not found: nothing certain to report
-                f"customer {customer.number!r}: smallinvoice says the number is in use but no contact has it",
-                backend=self.name,
-                reference=customer.number,
-            )
+            # "in use" yet nowhere to be found: smallinvoice's own refusal is all there is to tell
+            raise refusal if refusal is not None else ValidationError(issues, backend=self.name, model="Customer")
         updated = await self._update_contact(existing, customer)
         self._contacts.put(customer.number, updated)
         return updated
 
-    async def _create_contact(self, customer: Customer) -> dict[str, Any] | None:
-        """`POST /contacts`; None when smallinvoice refuses it because the number is taken."""
+    async def _create_contact(self, customer: Customer) -> dict[str, Any]:
+        """`POST /contacts` (a taken number is smallinvoice's `Unprocessable` naming `number`)."""
         body = wire.encode_contact(customer, create=True, gender=self.settings.person_gender)
 
         async def landed() -> bool:
@@ -478,14 +479,9 @@ class SmallInvoiceAdapter(HttpAdapter):
         async def read_back() -> dict[str, Any] | None:
             return await self._find_contact(customer.number, confirm_absent=True)
 
-        try:
-            response = await self.transport.send(
-                Request("POST", "contacts", json=body, reference=customer.number), lookup=landed
-            )
-        except Unprocessable as exc:
-            if _number_taken(exc):
-                return None
-            raise
+        response = await self.transport.send(
+            Request("POST", "contacts", json=body, reference=customer.number), lookup=landed
+        )
         return await self._written(
             response, what=f"customer {customer.number!r}", reference=customer.number, decode=wire.item_of,
             read_back=read_back,

@@ -886,8 +886,8 @@ class SmallInvoiceSandbox(common.SandboxServer):
         if int(request.match_info["aid"]) != contact["main_address_id"]:
             raise ApiError(404, 3000, "Address not found", {"entity_type": "contact_address"})
         data = await self._body(request)
-        errors = [(key, "This value should not be blank.") for key in ("country", "street", "postcode", "city")
-                  if key in data and not data[key]]  # fmt: skip
+        required: tuple[str, ...] = ("country", "street", "postcode", "city")
+        errors = [(key, "This value should not be blank.") for key in required if key in data and not data[key]]
         if errors:
             raise _validation(errors)
         contact["main_address"].update({k: v for k, v in data.items() if k in shapes.ADDRESS})

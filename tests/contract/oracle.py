@@ -20,14 +20,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - 3.10
     import tomli as tomllib
 
-SPECS = Path("/work/shared/backends/specs")
+SPECS = Path(__file__).parent / "specs"  # copies of shared/backends/specs (the vendors' documents, unchanged)
 ERRATA = Path(__file__).parent / "errata"
 
 
 def spec_path(name: str) -> Path:
-    """The spec file: the shared copy of the workspace, else the copy vendored next to the tests."""
-    shared = SPECS / name
-    return shared if shared.exists() else Path(__file__).parent / "specs" / name
+    return SPECS / name
 
 
 @attrs.frozen

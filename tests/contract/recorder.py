@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -31,6 +32,17 @@ class Exchange:
         return _media_type(self.response_headers)
 
 
+async def _keep_multipart_body(request: web.Request) -> None:
+    """A multipart body is parsed from the stream (`request.post()`), which aiohttp does not keep: read it here
+    and hand the handler a fresh stream holding the same bytes."""
+    body = await request.read()
+    stream = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
+    stream.feed_data(body)
+    stream.feed_eof()
+    request._payload = stream  # the only way to let the handler parse the body again
+    request._read_bytes = body
+
+
 def _media_type(headers: dict[str, str]) -> str:
     return headers.get("Content-Type", "").split(";")[0].strip().lower()
 
@@ -52,6 +64,8 @@ class Recorder:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.content_type.startswith("multipart/"):
+            await _keep_multipart_body(request)
         try:
             response = await handler(request)
         except web.HTTPException as exc:

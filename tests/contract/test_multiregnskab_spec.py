@@ -77,6 +77,7 @@ async def drive_every_operation(sandbox: MultiRegnskabSandbox) -> None:
         await adapter.units_of_measure()
         await adapter.bank_accounts()
         await adapter.bank_balances()
+        sandbox.faults.expire_tokens()  # the next call renews the access token: POST /refreshToken
         await adapter.user()
         await adapter.access_request()
         await adapter.logout()

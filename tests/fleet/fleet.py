@@ -30,9 +30,12 @@ class Fleet:
         for _ in range(self.size):
             self.workers.append(
                 await asyncio.create_subprocess_exec(
-                    sys.executable, *arguments,
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                )  # fmt: skip
+                    sys.executable,
+                    *arguments,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                )
             )
         for worker in self.workers:
             line = await self._line(worker, START_TIMEOUT)

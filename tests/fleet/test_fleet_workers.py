@@ -9,9 +9,8 @@ import secrets
 import time
 
 import redis.asyncio as redis_asyncio
-from aiohttp import web
-
 from accounting_bridge.adapters.smallinvoice.sandbox import SmallInvoiceSandbox
+from aiohttp import web
 
 from .fleet import Fleet
 

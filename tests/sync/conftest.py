@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,16 @@ from accounting_bridge.sync import Journal, SqliteJournal
 
 JournalFactory = Callable[[], Journal]
 
-JOURNAL_KINDS = ["sqlite"]
+JOURNAL_KINDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server (from .ci/run, or started for this session; see tests/fleet/servers.py)."""
+    from ..fleet import servers
+
+    with servers.postgres_url() as url:
+        yield url
 
 
 @pytest.fixture(params=JOURNAL_KINDS)
@@ -25,7 +35,15 @@ async def journal_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Asy
         built.append(journal)
         return journal
 
-    makers = {"sqlite": make_sqlite}
+    def make_postgres() -> Journal:
+        from accounting_bridge.sync.postgres import PostgresJournal
+
+        journal = PostgresJournal(request.getfixturevalue("postgres_url"), schema=schema)
+        built.append(journal)
+        return journal
+
+    schema = f"test_{uuid.uuid4().hex}"
+    makers = {"sqlite": make_sqlite, "postgres": make_postgres}
     yield makers[request.param]
     for journal in built:
         await journal.close()

@@ -111,14 +111,13 @@ async def test_concurrent_creates_of_one_number(
     sandbox: RmaSandbox, connect: Any, write_first: bool, same: bool
 ) -> None:
     first, second = invoice(), invoice() if same else attrs.evolve(invoice(), customer_number="K-2040")
-    async with connect(sandbox, invoice_write_first=write_first) as one, connect(
-        sandbox, invoice_write_first=write_first
-    ) as two:
+    async with (
+        connect(sandbox, invoice_write_first=write_first) as one,
+        connect(sandbox, invoice_write_first=write_first) as two,
+    ):
         if not write_first:
             _both_miss_the_look_up([one, two])
-        results = await asyncio.gather(
-            one.invoices.create(first), two.invoices.create(second), return_exceptions=True
-        )
+        results = await asyncio.gather(one.invoices.create(first), two.invoices.create(second), return_exceptions=True)
     assert len(sandbox.state.invoices) == 1
     assert sum(1 for method in invoice_requests(sandbox) if method == "POST") == 2  # both really wrote
     created = [r for r in results if isinstance(r, ab.Invoice)]

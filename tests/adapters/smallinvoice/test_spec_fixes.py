@@ -137,3 +137,15 @@ async def test_cancel_delete_and_by_id_look_ups(sandbox: SmallInvoiceSandbox, le
     assert (await ledger.invoices.cancel("R-1")).status is ab.InvoiceStatus.CANCELLED  # again: no error
     await adapter.delete_invoice("R-1")
     assert (await ledger.invoices.get("R-1")).raw["status"] == "D"  # type: ignore[index]
+
+
+async def test_a_create_whose_status_change_failed_is_opened_by_sending_it_again(
+    sandbox: SmallInvoiceSandbox, ledger: ab.Ledger
+) -> None:
+    sandbox.fail_next(500, count=8, path="/change-status", method="PATCH")  # more than every attempt
+    with pytest.raises(ab.AccountingError):
+        await ledger.invoices.create(invoice("R-1"))
+    assert [i["status"] for i in sandbox.invoices.values()] == ["DR"]  # created, still a draft
+    sandbox.scripted_faults.clear()
+    again = await ledger.invoices.create(invoice("R-1"))
+    assert again.status is ab.InvoiceStatus.OPEN and len(sandbox.invoices) == 1

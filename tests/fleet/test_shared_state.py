@@ -1,0 +1,107 @@
+"""`shared_state`: the setting, the key names, the shared budget's reservation step and the fenced token save."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import subprocess
+import sys
+
+import pytest
+import redis.asyncio as redis_asyncio
+from accounting_bridge.adapters.smallinvoice.sandbox import SmallInvoiceSandbox
+
+import accounting_bridge as ab
+from accounting_bridge.fleet.redis_limiter import SharedRateLimiter, SharedTicket
+from accounting_bridge.fleet.redis_state import SharedState
+from accounting_bridge.fleet.redis_tokens import RedisTokenStore
+from accounting_bridge.transport.auth import MemoryTokenStore, StaleRenewal, Token
+from accounting_bridge.transport.ratelimit import RateLimiter, RateLimitWaitTooLong
+
+
+@pytest.fixture
+def state(redis_url: str) -> SharedState:
+    """A shared state of its own (a fresh key prefix) on the session's Redis."""
+    return SharedState.parse(f"{redis_url}?key_prefix=t{secrets.token_hex(6)}")
+
+
+def test_importing_accounting_bridge_loads_neither_redis_nor_psycopg() -> None:
+    code = "import sys, accounting_bridge; print(sorted(m for m in sys.modules if m.split('.')[0] in ('redis', 'psycopg')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_setting_is_checked_and_never_shown() -> None:
+    secret = "pw-" + secrets.token_hex(4)
+    for bad in (f"http://user:{secret}@host/0", f"redis://:{secret}@host/0?lock_ttl=soon", 42):
+        with pytest.raises(ab.ConfigurationError, match="shared_state") as caught:
+            ab.connect("smallinvoice", client_id="c", client_secret="s", shared_state=bad)
+        assert secret not in str(caught.value)
+    with pytest.raises(ab.ConfigurationError, match="token_store or shared_state"):
+        ab.connect("smallinvoice", client_id="c", client_secret="s", shared_state="redis://h:1/0",
+                   token_store=MemoryTokenStore())  # fmt: skip
+    ledger = ab.connect("smallinvoice", client_id="c", client_secret="s", shared_state=f"redis://:{secret}@h:1/0")
+    assert secret not in repr(ledger.adapter.settings) + repr(ledger.adapter.settings.token_store)
+
+
+async def test_keys_are_hashes_and_the_pool_passes_the_setting_on(state: SharedState, redis_url: str) -> None:
+    shared = f"{redis_url}?key_prefix={state.key_prefix}"
+    async with SmallInvoiceSandbox() as sandbox:
+        settings = sandbox.connect_settings()
+        profiles = {"acme": {"backend": "smallinvoice", "base_url": sandbox.base_url, "sandbox": True, **settings}}
+        async with ab.LedgerPool(profiles=profiles, shared_state=shared) as pool:
+            ledger = await pool.get("acme")
+            assert (await ledger.raw("GET", "auth/owner")).status == 200
+            assert isinstance(ledger.adapter.transport.limiter, SharedRateLimiter)
+            assert isinstance(ledger.adapter.settings.token_store, RedisTokenStore)
+    client = redis_asyncio.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{state.key_prefix}:*")]
+    finally:
+        await client.aclose()
+    assert {key.split(":")[1] for key in keys} >= {"rate", "token", "fence"}
+    for key in keys:
+        assert settings["client_id"] not in key and settings["client_secret"] not in key
+
+
+async def test_processes_share_one_budget_and_never_all_spend_the_last_request(state: SharedState) -> None:
+    first = SharedRateLimiter(state, "smallinvoice", "acme", RateLimiter())  # as in two processes
+    second = SharedRateLimiter(state, "smallinvoice", "acme", RateLimiter())
+    probe = await first.acquire()
+    assert isinstance(probe, SharedTicket) and probe.probe
+    first.release(probe, {"X-Rate-Limit-Remaining": "3", "X-Rate-Limit-Reset": "30"}, 200)
+    await first.drain()
+    tickets = await asyncio.gather(first.acquire(), second.acquire(), second.acquire())
+    assert not any(t.probe for t in tickets)
+    for limiter in (first, second):  # the budget is spent for both: the reset is too far to wait for
+        with pytest.raises(RateLimitWaitTooLong):
+            await limiter.acquire(max_wait=1.0)
+    assert (first.shared_grants, second.shared_grants, first.local_grants + second.local_grants) == (2, 2, 0)
+
+
+async def test_a_stale_lock_holder_never_overwrites_a_newer_token(state: SharedState) -> None:
+    store = RedisTokenStore(state)
+    older, newer = Token(access_token="at-1", refresh_token="rt-1"), Token(access_token="at-2", refresh_token="rt-2")
+    client = state.client()
+    async with store.renewal("acme") as stale:
+        await stale.load("acme")
+        await client.delete(state.key("lock", "acme"))  # as if it froze past lock_ttl
+        async with store.renewal("acme") as taken_over:
+            await taken_over.load("acme")
+            await taken_over.save("acme", newer)
+        with pytest.raises(StaleRenewal):
+            await stale.save("acme", older)
+    assert await store.load("acme") == newer
+    assert (store.locks_taken, store.locks_waited) == (2, 0)
+
+
+async def test_a_lapsed_lock_nobody_took_still_saves_the_rotated_token(state: SharedState) -> None:
+    store = RedisTokenStore(state)
+    async with store.renewal("acme") as lapsed:
+        await lapsed.load("acme")
+        await state.client().delete(state.key("lock", "acme"))
+        async with store.renewal("acme") as other:  # took the lock, did not save (it found nothing to do)
+            await other.load("acme")
+        await lapsed.save("acme", Token(access_token="at-1", refresh_token="rt-1"))
+    stored = await store.load("acme")
+    assert stored is not None and stored.refresh_token == "rt-1"
