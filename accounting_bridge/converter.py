@@ -114,13 +114,15 @@ def _plain_value(value: str, t: Any) -> str:
     return f"{name}({value})"
 
 
-for _cls in _MODELS:
-    converter.register_unstructure_hook(_cls, _plain_fn(_cls))
+_PLAIN_BY_MODEL: dict[type[Any], Any] = {cls: _plain_fn(cls) for cls in _MODELS}
+for _cls, _fn in _PLAIN_BY_MODEL.items():
+    converter.register_unstructure_hook(_cls, _fn)
 
 
 def to_dict(model: Any) -> dict[str, Any]:
     """A neutral model as plain, JSON-ready data (no float anywhere)."""
-    result = converter.unstructure(model)
+    plain = _PLAIN_BY_MODEL.get(type(model))
+    result = converter.unstructure(model) if plain is None else plain(model)
     assert isinstance(result, dict)
     return result
 

@@ -229,8 +229,11 @@ def from_backend(decode: Callable[..., _R]) -> Callable[..., _R]:
 
     @functools.wraps(decode)
     def decoded(*args: Any, **kwargs: Any) -> _R:
-        with received_from_backend():
+        token = _RECEIVING.set(True)  # `received_from_backend` without a generator per decoded record
+        try:
             return decode(*args, **kwargs)
+        finally:
+            _RECEIVING.reset(token)
 
     return decoded
 

@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..errors import NotFound
 from ..ledger import Capability, Ledger
+from ..settings import CommonSettings
+from ..transport.retry import RetryPolicy
 from ..models import Customer, Document, Invoice, InvoiceStatus, Payment, Registration
 from .items import Prepared
 
-__all__ = ["Found", "check", "look_up", "send"]
+__all__ = ["Found", "check", "look_up", "send", "settle_time", "sleeper"]
 
 
 class Found(enum.Enum):
     PRESENT = "present"
     ABSENT = "absent"
+    RESEND = "resend"  # an upsert: sending it again has the same effect as once
     NO_LOOKUP = "no_lookup"  # the backend cannot tell: a human must
+
+
+def settle_time(ledger: Ledger) -> float:
+    """Seconds the backend may still be working on a write after it was sent: as long as the transport lets an
+    ambiguous write settle before it believes a look-up that finds nothing."""
+    transport = getattr(ledger.adapter, "transport", None)
+    policy = getattr(getattr(transport, "config", None), "retry", None)
+    if not isinstance(policy, RetryPolicy):
+        settings = getattr(ledger.adapter, "settings", None)
+        policy = settings.retry_policy() if isinstance(settings, CommonSettings) else RetryPolicy()
+    return policy.settle_delay * max(policy.settle_checks - 1, 1)
+
+
+def sleeper(ledger: Ledger) -> Callable[[float], Awaitable[None]]:
+    """The transport's sleep (a test's `FakeSleep`), else asyncio's."""
+    sleep = getattr(getattr(ledger.adapter, "transport", None), "sleep", None)
+    return sleep if callable(sleep) else asyncio.sleep
 
 
 def _send_capability(model: Any) -> Capability:
@@ -55,10 +77,10 @@ async def send(ledger: Ledger, item: Prepared) -> str | None:
 
 async def look_up(ledger: Ledger, item: Prepared) -> tuple[Found, str | None]:
     """Whether the backend holds the item (and its id). Customers are upserts, the same record sent again has the
-    same effect: they report ABSENT so they are simply sent again (a found one may hold older content)."""
+    same effect: they report RESEND so they are simply sent again (a found one may hold older content)."""
     model = item.model
     if isinstance(model, Customer):
-        return Found.ABSENT, None
+        return Found.RESEND, None
     if isinstance(model, Invoice):
         if not ledger.supports(Capability.INVOICES_GET):
             return Found.NO_LOOKUP, None

@@ -6,18 +6,22 @@ Items are neutral models, or mappings ``{"kind": "invoice", "data": {...}}`` (JS
 
 from __future__ import annotations
 
+import datetime as _dt
+import decimal
+import enum
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from ..converter import from_dict, to_dict
+from ..converter import from_dict
 from ..errors import AccountingError, FieldError, ValidationError
 from ..models import Customer, Document, Invoice, Payment, Registration
 
-__all__ = ["KINDS", "LEVELS", "Prepared", "Rejected", "business_key", "content_hash", "prepare"]
+__all__ = ["KINDS", "LEVELS", "Prepared", "Rejected", "business_key", "content_hash", "decimal_text", "prepare"]
 
 #: kind → model; the kind names are also the journal's `kind` column
 KINDS: dict[str, type[Any]] = {
@@ -37,6 +41,8 @@ KEY_FIELDS: dict[str, str] = {
     "registration": "reference",
     "document": "filename",
 }
+#: fields a backend fills in: not part of what was sent
+_OUTPUT = frozenset({"id", "raw"})
 
 
 @attrs.frozen
@@ -68,7 +74,7 @@ def business_key(kind: str, model: Any) -> str:
     if isinstance(model, Payment):
         if model.reference:
             return f"{model.invoice_number}/{model.reference}"
-        booked = (model.date.isoformat(), str(model.amount), model.kind.value, model.account or "")
+        booked = (model.date.isoformat(), decimal_text(model.amount), model.kind.value, model.account or "")
         return "/".join((model.invoice_number, *booked))
     if isinstance(model, Registration):
         if not model.reference:
@@ -82,11 +88,37 @@ def business_key(kind: str, model: Any) -> str:
     return str(model.number)
 
 
+def decimal_text(value: Decimal) -> str:
+    """One text per amount: ``Decimal("50.0")``, ``Decimal("50.00")`` and ``Decimal("5E+1")`` are all ``"50"``."""
+    if value == 0:
+        return "0"
+    exact = decimal.Context(prec=len(value.as_tuple().digits))  # normalize() rounds to the context's precision
+    return format(value.normalize(exact), "f")
+
+
+def _plain(value: Any) -> Any:
+    """The value as JSON data for hashing: amounts by `decimal_text`, bytes by digest, no output-only fields."""
+    if attrs.has(type(value)):
+        return {f.name: _plain(getattr(value, f.name)) for f in attrs.fields(type(value)) if f.name not in _OUTPUT}
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return "sha256:" + hashlib.sha256(value).hexdigest()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def content_hash(model: Any) -> str:
-    """sha256 of the model's plain form (output-only `id` and `raw` left out): equal content, equal hash."""
-    plain = to_dict(model)
-    plain.pop("id", None)
-    text = json.dumps(plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """sha256 of the model's content (output-only `id` and `raw` left out, at every level): equal content, equal
+    hash, however its amounts are written."""
+    text = json.dumps(_plain(model), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -12,13 +12,16 @@ row before                      decision (and row after)
 none                            SEND (pending, owned by the caller)
 pending, owner gone / none      SEND (pending, owned): it was never sent
 failed                          SEND (pending, owned; new content allowed): it did not land
-sent or unknown, owner gone     RESOLVE (same hash; owned): it may have landed — look it up, never resend blindly
+sent or unknown, owner gone     RESOLVE (same hash; owned; `updated_at` kept): it may have landed — look it up
 sent or unknown, other hash     CONFLICT (unchanged): what landed may be the other content
 done, same hash                 SKIP (unchanged), no I/O
 done, other hash                CONFLICT (unchanged): nothing is overwritten
 conflict                        CONFLICT (unchanged) until a human `resolve`s it
 pending/sent, owner live        BUSY (unchanged): another live run has it
 ==============================  ===========================================================================
+
+A RESOLVE claim keeps `updated_at` (when the row was marked `sent` or `unknown`): push believes a look-up that finds
+nothing only once the backend had the ledger's settle time to finish that write (see `push`).
 
 `mark()` moves an owned row on (`sent` right before the request, then `done` / `unknown` / `failed` / `conflict`)
 and is refused (returns False) when the caller no longer owns the row. `resolve(key, "done" | "absent")` settles a

@@ -9,6 +9,7 @@ Levels (customers, then invoices, then payments) run one after another, each lev
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import inspect
 import os
 from collections.abc import Awaitable, Callable, Iterable
@@ -180,7 +181,7 @@ class _Run:
             detail = "another push that is still running holds it; push again later"
             return self._outcome(item, "unknown", claim.row, detail=detail)
         if claim.decision is Decision.RESOLVE:
-            resolved = await self._resolve(item, target)
+            resolved = await self._resolve(item, target, claim.row)
             if resolved is not None:
                 return resolved
         return await self._send(item, target)
@@ -214,10 +215,13 @@ class _Run:
             backend=self.ledger.backend,
         )
 
-    async def _resolve(self, item: Prepared, target: ItemKey) -> ItemOutcome | None:
+    async def _resolve(self, item: Prepared, target: ItemKey, row: JournalRow | None) -> ItemOutcome | None:
         """A row an interrupted run left sent (or unknown): look it up. None: it is absent, send it."""
         try:
             found, backend_id = await actions.look_up(self.ledger, item)
+            if found is actions.Found.ABSENT and (unsettled := self._unsettled(row)) > 0:
+                await actions.sleeper(self.ledger)(unsettled)  # the backend may still be writing it: ask again
+                found, backend_id = await actions.look_up(self.ledger, item)
         except AccountingError as exc:
             return await self._finish(item, target, JournalState.UNKNOWN, "unknown", error=exc)
         if found is actions.Found.PRESENT:
@@ -231,6 +235,15 @@ class _Run:
             )
             return await self._finish(item, target, JournalState.UNKNOWN, "unknown", error=error)
         return None
+
+    def _unsettled(self, row: JournalRow | None) -> float:
+        """Seconds until a write marked at `row.updated_at` (by a run that may have died mid-request) has had the
+        backend's settle time; unknown time: all of it."""
+        settle = actions.settle_time(self.ledger)
+        if row is None or row.updated_at is None:
+            return settle
+        age = (_dt.datetime.now(_dt.timezone.utc) - row.updated_at).total_seconds()
+        return min(max(settle - age, 0.0), settle)
 
     async def _send(self, item: Prepared, target: ItemKey) -> ItemOutcome:
         if not await self.journal.mark(self.owner, target, JournalState.SENT):

@@ -282,11 +282,8 @@ class SqliteJournal:
             return Claim(Decision.SKIP if same else Decision.CONFLICT, found)
         if state is JournalState.CONFLICT or (state in (JournalState.SENT, JournalState.UNKNOWN) and not same):
             return Claim(Decision.CONFLICT, found)
-        if state in (JournalState.SENT, JournalState.UNKNOWN):
-            c.execute(
-                "UPDATE items SET owner = ?, updated_at = ? WHERE ledger = ? AND kind = ? AND key = ?",
-                (owner, _now(), *_where(item)),
-            )
+        if state in (JournalState.SENT, JournalState.UNKNOWN):  # `updated_at` stays: when it may have been sent
+            c.execute("UPDATE items SET owner = ? WHERE ledger = ? AND kind = ? AND key = ?", (owner, *_where(item)))
             return Claim(Decision.RESOLVE, _select(c, item))
         c.execute(  # pending (never sent) or failed (did not land): send, with this content
             "UPDATE items SET owner = ?, state = ?, content_hash = ?, updated_at = ? "

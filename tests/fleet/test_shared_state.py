@@ -16,7 +16,7 @@ from accounting_bridge.fleet.redis_limiter import SharedRateLimiter, SharedTicke
 from accounting_bridge.fleet.redis_state import SharedState
 from accounting_bridge.fleet.redis_tokens import RedisTokenStore
 from accounting_bridge.transport.auth import MemoryTokenStore, StaleRenewal, Token
-from accounting_bridge.transport.ratelimit import RateLimiter, RateLimitWaitTooLong
+from accounting_bridge.transport.ratelimit import RateLimiter, RateLimitWaitTooLong, SlotWaitTimeout
 
 
 @pytest.fixture
@@ -105,3 +105,21 @@ async def test_a_lapsed_lock_nobody_took_still_saves_the_rotated_token(state: Sh
         await lapsed.save("acme", Token(access_token="at-1", refresh_token="rt-1"))
     stored = await store.load("acme")
     assert stored is not None and stored.refresh_token == "rt-1"
+
+
+async def test_an_answer_from_before_the_reset_cannot_bring_the_old_window_back(state: SharedState) -> None:
+    limiter = SharedRateLimiter(state, "smallinvoice", "acme", RateLimiter())
+    probe = await limiter.acquire()
+    limiter.release(probe, {"X-Rate-Limit-Remaining": "5", "X-Rate-Limit-Reset": "0.05"}, 200)
+    await limiter.drain()
+    early = await limiter.acquire()  # let through in the window that is about to end
+    await asyncio.sleep(0.1)  # at least this long: the window's reset passes (Redis' clock decides)
+    new_probe = await limiter.acquire()
+    assert new_probe.probe
+    limiter.release(early, {"X-Rate-Limit-Remaining": "30", "X-Rate-Limit-Reset": "2"}, 200)
+    await limiter.drain()
+    with pytest.raises(SlotWaitTimeout):  # still waiting for the new window's figure: the probe's answer
+        await limiter.acquire(max_wait=0.05)
+    limiter.release(new_probe, {"X-Rate-Limit-Remaining": "39", "X-Rate-Limit-Reset": "2"}, 200)
+    await limiter.drain()
+    assert not (await limiter.acquire(max_wait=1.0)).probe

@@ -383,3 +383,66 @@ async def test_memory_ledgers_are_the_same_books_only_when_they_share_a_store() 
             ab.connect("memory") as other:  # fmt: skip
         assert ledger_key(one) == ledger_key(same) != ledger_key(other)
         assert ledger_key(one).startswith("memory|company=Memory AG|store=")
+
+
+async def test_amounts_written_with_more_or_fewer_decimals_are_the_same_item(
+    ledger: ab.Ledger, journal: SqliteJournal
+) -> None:
+    def pushed(price: str, amount: str) -> list[Any]:
+        bill = invoice(0, "K-0000")
+        bill = attrs.evolve(bill, lines=[attrs.evolve(bill.lines[0], unit_price=Decimal(price), quantity=Decimal("1"))])
+        paid = ab.Payment(invoice_number="R-00000", date=DAY, amount=Decimal(amount), account="1020")  # no reference
+        return [customer(0), bill, paid]
+
+    first = await ab.push(ledger, pushed("100.50", "50.00"), journal=journal)
+    spy = Spy(ledger)
+    again = await ab.push(ledger, pushed("100.5", "5E+1"), journal=journal)  # as another exporter writes them
+    assert [o.outcome for o in first.outcomes] == ["created"] * 3
+    assert [o.outcome for o in again.outcomes] == ["skipped"] * 3 and spy.calls == []
+    assert len([p async for p in ledger.payments.list(invoice_number="R-00000")]) == 1
+
+
+async def test_a_write_still_being_processed_after_the_run_died_is_awaited_not_sent_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with ab.connect("memory", write_settle_delay=30) as ledger:
+        await ledger.customers.upsert(customer(0))
+        await ledger.invoices.create(invoice(0, "K-0000"))
+        server_create = ledger.adapter.create_payment
+        spy = Spy(ledger)
+        finish, arrived = asyncio.Event(), asyncio.Event()
+        processing: list[asyncio.Future[Any]] = []
+
+        async def received(_key: str, item: Any) -> None:  # the backend got it and is still working on it ...
+            async def land_later() -> None:
+                await finish.wait()
+                await server_create(item)
+
+            processing.append(asyncio.ensure_future(land_later()))
+            arrived.set()
+            await block_forever(_key, item)  # ... when the run is cancelled (or killed)
+
+        waited: list[float] = []
+
+        async def time_passes(seconds: float) -> None:
+            waited.append(seconds)
+            finish.set()
+            await processing[0]
+
+        monkeypatch.setattr("accounting_bridge.sync.actions.sleeper", lambda _ledger: time_passes)
+        spy.before["create_payment"] = received
+        items = [_payment("R-00000", "BANK-1")]
+        async with SqliteJournal(tmp_path / "j.sqlite3") as journal:
+            task = asyncio.ensure_future(ab.push(ledger, items, journal=journal))
+            await arrived.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            spy.before.clear()
+            report = await ab.push(ledger, items, journal=journal)
+            finish.set()
+            await processing[0]
+        (outcome,) = report.outcomes
+        assert outcome.outcome == "already_present" and outcome.backend_id
+        assert len([p async for p in ledger.payments.list(invoice_number="R-00000")]) == 1
+        assert len(waited) == 1 and 50 < waited[0] <= 60  # the settle time (2 x 30 s) less the row's age
