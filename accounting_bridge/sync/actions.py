@@ -9,9 +9,9 @@ from typing import Any
 
 from ..errors import NotFound
 from ..ledger import Capability, Ledger
+from ..models import Customer, Document, Invoice, InvoiceStatus, Payment, Registration
 from ..settings import CommonSettings
 from ..transport.retry import RetryPolicy
-from ..models import Customer, Document, Invoice, InvoiceStatus, Payment, Registration
 from .items import Prepared
 
 __all__ = ["Found", "check", "look_up", "send", "settle_time", "sleeper"]

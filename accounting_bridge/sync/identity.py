@@ -25,7 +25,8 @@ def _origin(base_url: Any) -> str | None:
         return None
     parts = urlsplit(base_url)
     host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    port = f":{parts.port}" if parts.port and parts.port != default else ""  # the same books either way
     return f"{host}{port}{parts.path.rstrip('/')}"  # no user info, no query: they may hold credentials
 
 

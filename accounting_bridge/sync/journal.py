@@ -12,7 +12,7 @@ row before                      decision (and row after)
 none                            SEND (pending, owned by the caller)
 pending, owner gone / none      SEND (pending, owned): it was never sent
 failed                          SEND (pending, owned; new content allowed): it did not land
-sent or unknown, owner gone     RESOLVE (same hash; owned; `updated_at` kept): it may have landed — look it up
+sent or unknown, owner gone     RESOLVE (same hash; owned; time kept): it may have landed — look it up
 sent or unknown, other hash     CONFLICT (unchanged): what landed may be the other content
 done, same hash                 SKIP (unchanged), no I/O
 done, other hash                CONFLICT (unchanged): nothing is overwritten

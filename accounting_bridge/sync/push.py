@@ -242,7 +242,8 @@ class _Run:
         settle = actions.settle_time(self.ledger)
         if row is None or row.updated_at is None:
             return settle
-        age = (_dt.datetime.now(_dt.timezone.utc) - row.updated_at).total_seconds()
+        marked = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=_dt.timezone.utc)
+        age = (_dt.datetime.now(_dt.timezone.utc) - marked).total_seconds()
         return min(max(settle - age, 0.0), settle)
 
     async def _send(self, item: Prepared, target: ItemKey) -> ItemOutcome:

@@ -339,10 +339,10 @@ class SqliteJournal:
                 raise ValidationError(FieldError("key", f"no journal row for {key}"))
             if found.owner is not None and self._alive(found.owner):
                 raise ConfigurationError(f"journal row {key} is being worked on by a live push; resolve it later")
-            c.execute(
-                "UPDATE items SET state = ?, owner = NULL, last_error = NULL, updated_at = ? "
-                "WHERE ledger = ? AND kind = ? AND key = ?",
-                (state.value, _now(), *_where(key)),
+            c.execute(  # absent: no backend id any more (what the next push sends gets its own)
+                "UPDATE items SET state = ?, owner = NULL, last_error = NULL, updated_at = ?, "
+                "backend_id = CASE WHEN ? THEN backend_id END WHERE ledger = ? AND kind = ? AND key = ?",
+                (state.value, _now(), outcome == "done", *_where(key)),
             )
             updated = _select(c, key)
             assert updated is not None

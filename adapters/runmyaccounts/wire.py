@@ -488,7 +488,7 @@ def decode_customer(tree: Mapping[str, Any]) -> Customer:
             bic=text(tree.get("bank_bic")),
             contact_name=contact,
             id=text(tree.get("id")),
-            raw=dict(tree),
+            raw=tree,  # the model keeps a read-only copy
         )
     except ValidationError as exc:
         raise _bad(f"customer {number!r} cannot be decoded: {exc.message}") from None
@@ -744,7 +744,7 @@ def decode_invoice(tree: Mapping[str, Any], *, today: _dt.date | None = None) ->
             tax_total=(total - net) if total is not None and net is not None else None,
             paid_amount=paid,
             id=text(tree.get("id")),
-            raw=dict(tree),
+            raw=tree,  # the model keeps a read-only copy
         )
     except ValidationError as exc:
         raise _bad(f"invoice {number!r} cannot be decoded: {exc.message}") from None
@@ -910,7 +910,7 @@ def decode_payment(
             reference=text(tree.get("source")),
             memo=text(tree.get("memo")),
             id=text(tree.get("id")),
-            raw=dict(tree),
+            raw=tree,  # the model keeps a read-only copy
         )
     except ValidationError as exc:
         raise _bad(f"payment cannot be decoded: {exc.message}") from None

@@ -142,18 +142,31 @@ def redis_url(folder: Path) -> Iterator[str]:
         yield server.url
 
 
+#: The PostgreSQL server this test process started, and how many session fixtures use it (tests/sync and
+#: tests/fleet each have one: one server serves both).
+_POSTGRES: list[tuple[PostgresServer, int]] = []
+
+
 @contextmanager
 def postgres_url() -> Iterator[str]:
     given = os.environ.get(POSTGRES_ENV)
     if given:
         yield given
         return
-    try:
-        server = PostgresServer().start()
-    except (ServerUnavailable, OSError) as exc:
-        unavailable("PostgreSQL", exc)
-        raise
+    if not _POSTGRES:
+        try:
+            _POSTGRES.append((PostgresServer().start(), 0))
+        except (ServerUnavailable, OSError) as exc:
+            unavailable("PostgreSQL", exc)
+            raise
+    server, users = _POSTGRES[0]
+    _POSTGRES[0] = (server, users + 1)
     try:
         yield server.url
     finally:
-        server.stop()
+        server, users = _POSTGRES[0]
+        if users == 1:
+            _POSTGRES.clear()
+            server.stop()
+        else:
+            _POSTGRES[0] = (server, users - 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -24,7 +25,7 @@ from .workload import DAY, customer, invoice, invoices_with_customers
 
 @pytest.fixture
 async def ledger() -> AsyncIterator[ab.Ledger]:
-    async with ab.connect("memory") as opened:
+    async with ab.connect("memory", write_settle_delay=0.001) as opened:  # a look-up after a run died waits 2 ms
         yield opened
 
 
@@ -346,7 +347,12 @@ async def test_report_counts_have_exactly_the_six_keys_and_convert_to_json(
 ) -> None:
     report = await ab.push(ledger, [], journal=journal)
     assert set(report.counts) == {"created", "already_present", "skipped", "failed", "unknown", "conflict"}
-    assert json.loads(report.to_json()) == {"ledger": ledger_key(ledger), "counts": dict(report.counts), "ok": True, "items": []}
+    assert json.loads(report.to_json()) == {
+        "ledger": ledger_key(ledger),
+        "counts": dict(report.counts),
+        "ok": True,
+        "items": [],
+    }
 
 
 async def test_journal_as_a_path_is_opened_and_closed_by_push(ledger: ab.Ledger, tmp_path: Path) -> None:
@@ -446,3 +452,73 @@ async def test_a_write_still_being_processed_after_the_run_died_is_awaited_not_s
         assert outcome.outcome == "already_present" and outcome.backend_id
         assert len([p async for p in ledger.payments.list(invoice_number="R-00000")]) == 1
         assert len(waited) == 1 and 50 < waited[0] <= 60  # the settle time (2 x 30 s) less the row's age
+
+
+async def test_a_push_cancelled_twice_ends_its_run_only_after_every_send_has_unwound(
+    ledger: ab.Ledger, tmp_path: Path
+) -> None:
+    spy = Spy(ledger)
+    sending, unwinding = asyncio.Event(), asyncio.Event()
+    still_sending = False
+    run_ended_while_sending: list[bool] = []
+
+    async def slow_to_unwind(_key: str, _item: Any) -> None:  # e.g. a transport closing its connection
+        nonlocal still_sending
+        still_sending = True
+        sending.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            unwinding.set()
+            for _ in range(20):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(0)
+            still_sending = False
+            raise
+
+    class Watched(SqliteJournal):
+        async def end_run(self, owner: str) -> None:
+            run_ended_while_sending.append(still_sending)
+            await super().end_run(owner)
+
+    spy.before["create_invoice"] = slow_to_unwind
+    async with Watched(tmp_path / "j.sqlite3") as journal:
+        task = asyncio.ensure_future(ab.push(ledger, invoices_with_customers(1, 1), journal=journal))
+        await sending.wait()
+        task.cancel()
+        await unwinding.wait()
+        task.cancel()  # a second cancel (a timeout and a shutdown at once) must not cut the wait for the first short
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert run_ended_while_sending == [False]
+
+
+async def test_a_registration_is_looked_up_around_its_own_date(ledger: ab.Ledger, journal: SqliteJournal) -> None:
+    spy = Spy(ledger)
+
+    async def lost_answer(key: str, _item: Any) -> None:
+        raise ab.WriteOutcomeUnknown("the answer was lost", backend="memory", reference=key)
+
+    spy.after["submit_registration"] = lost_answer
+    items = [_registration("payroll-2024-05")]
+    assert [o.outcome for o in (await ab.push(ledger, items, journal=journal)).outcomes] == ["unknown"]
+    spy.after.clear()
+    asked: list[Any] = []
+    find = ledger.adapter.find_registration
+
+    async def recorded(reference: str, *, date: Any = None) -> Any:
+        asked.append((reference, date))
+        return await find(reference, date=date)
+
+    ledger.adapter.find_registration = recorded  # type: ignore[method-assign]
+    report = await ab.push(ledger, items, journal=journal)
+    assert [o.outcome for o in report.outcomes] == ["already_present"]
+    assert asked == [("payroll-2024-05", DAY)]  # Run my Accounts searches only days around the date it is given
+
+
+async def test_the_default_ledger_key_is_the_same_with_or_without_the_default_port() -> None:
+    keys = set()
+    for base_url in ("https://RMA.example/api/latest/clients/", "https://rma.example:443/api/latest/clients"):
+        async with ab.connect("runmyaccounts", tenant="muster", api_key="k", base_url=base_url) as rma:
+            keys.add(ledger_key(rma))
+    assert keys == {"runmyaccounts|rma.example/api/latest/clients|tenant=muster"}

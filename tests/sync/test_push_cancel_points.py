@@ -4,6 +4,7 @@ completion: every item reached the backend once, every journal row is `done`, no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime as _dt
 from collections import Counter
@@ -146,10 +147,8 @@ async def _push_stopped(ledger: ab.Ledger, journal: GatedJournal, stop_at: int) 
         task.result()
         return False
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
     return True
 
 
@@ -174,7 +173,7 @@ async def test_a_push_cancelled_at_any_await_twice_then_rerun_sends_each_item_on
     while True:
         gates = Gates()
         landed: Counter[tuple[str, str]] = Counter()
-        async with ab.connect("memory") as ledger:
+        async with ab.connect("memory", write_settle_delay=0.001) as ledger:  # look-ups of a dead run's rows wait 2 ms
             _gate_adapter(ledger.adapter, gates, landed)
             async with GatedJournal(tmp_path / f"journal-{stop_at}.sqlite3", gates) as journal:
                 stopped = await _push_stopped(ledger, journal, stop_at)

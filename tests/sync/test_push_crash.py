@@ -54,8 +54,9 @@ def test_kill_9_at_five_moments_then_a_rerun_pushes_every_invoice_exactly_once(t
             run = processes.pusher("_pusher.py", *arguments)
             target = max(moment, _invoices_done(journal) + 16)  # this run, too, gets to send
             processes.wait_until(
-                lambda target=target: _invoices_done(journal) >= target
-                and processes.journal_count(journal, "state = 'sent'") > 0,
+                lambda target=target: (
+                    _invoices_done(journal) >= target and processes.journal_count(journal, "state = 'sent'") > 0
+                ),
                 run,
                 f"{target} invoices done",
             )
