@@ -32,7 +32,13 @@ converter.register_unstructure_hook(Decimal, str)
 converter.register_structure_hook(Decimal, lambda value, _t: value)  # the model's own converter checks it
 converter.register_unstructure_hook(_dt.date, _dt.date.isoformat)
 converter.register_structure_hook(_dt.date, lambda value, _t: value)
-converter.register_unstructure_hook_func(lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda v: v.value)
+
+
+def _enum_value(member: enum.Enum) -> Any:
+    return member.value
+
+
+converter.register_unstructure_hook_func(lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum_value)
 converter.register_structure_hook_func(
     lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda value, _t: value
 )
@@ -105,10 +111,12 @@ def _plain_value(value: str, t: Any) -> str:
         return f"_u_{t.__name__}({value})"
     args = typing.get_args(t)
     if typing.get_origin(t) is collections.abc.Sequence and len(args) == 1 and attrs.has(args[0]):
-        return f"[_u_{args[0].__name__}(item) for item in {value}]"
+        return f"(list(map(_u_{args[0].__name__}, {value})) if {value} else [])"  # no call at all when empty
     hook = converter.get_unstructure_hook(t)
     if hook is identity:
         return value
+    if hook is _enum_value:
+        return f"{value}._value_"  # what `.value` returns, without its descriptor call
     name = f"_hook_{len(_PLAIN_GLOBALS)}"
     _PLAIN_GLOBALS[name] = hook
     return f"{name}({value})"

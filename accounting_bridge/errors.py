@@ -188,25 +188,38 @@ class BackendError(AccountingError):
 
 #: per backend, the settings a refused credential comes from (names only, never values): filled by `registry`
 _CREDENTIAL_SETTINGS: dict[str, str] = {}
+#: backends that refuse a wrong credential with 403 rather than 401 (Run my Accounts: a wrong key or mandant)
+_REFUSED_WITH_403: set[str] = set()
 
 
-def register_credential_settings(backend: str, settings: str | None) -> None:
-    """Say which settings hold `backend`'s credential, e.g. ``"client_id and client_secret"``."""
+def register_credential_settings(backend: str, settings: str | None, *, refused_with_403: bool = False) -> None:
+    """Say which settings hold `backend`'s credential, e.g. ``"client_id and client_secret"``, and whether the
+    backend answers a wrong one with 403 (then a `PermissionDenied` names them too)."""
     if settings:
         _CREDENTIAL_SETTINGS[backend] = settings
+    if refused_with_403:
+        _REFUSED_WITH_403.add(backend)
+
+
+def _with_credential_hint(text: str, backend: str | None) -> str:
+    settings = _CREDENTIAL_SETTINGS.get(backend or "")
+    return f"{text} (check the settings {settings})" if settings else text
 
 
 class AuthenticationError(BackendError):
     """401, or a token/login exchange that was refused. Its text names the settings to check, never their values."""
 
     def __str__(self) -> str:
-        text = super().__str__()
-        settings = _CREDENTIAL_SETTINGS.get(self.backend or "")
-        return f"{text} (check the settings {settings})" if settings else text
+        return _with_credential_hint(super().__str__(), self.backend)
 
 
 class PermissionDenied(BackendError):
-    """403 (and plan or feature limits the backend reports that way)."""
+    """403 (and plan or feature limits the backend reports that way). On a backend that refuses a wrong credential
+    with 403 its text names the settings to check, never their values."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return _with_credential_hint(text, self.backend) if self.backend in _REFUSED_WITH_403 else text
 
 
 class NotFound(BackendError):

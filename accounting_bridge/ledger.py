@@ -125,6 +125,8 @@ class AdapterBase:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: the settings a refused credential comes from, named in `AuthenticationError` ("api_key and tenant")
     credential_settings: ClassVar[str | None] = None
+    #: True when the backend refuses a wrong credential with 403, not 401 (`PermissionDenied` then names them too)
+    credential_refused_with_403: ClassVar[bool] = False
 
     def _unsupported(self, operation: str) -> UnsupportedOperation:
         return UnsupportedOperation(operation, backend=self.name)
@@ -289,6 +291,8 @@ class Invoices(_Group):
             reason = "it creates drafts only; pass status=InvoiceStatus.DRAFT"
         else:
             reason = None
+        if reason is not None:
+            reason += "; `ledger.capabilities` tells in advance (Capability.INVOICES_CREATE / INVOICES_CREATE_DRAFT)"
         raise UnsupportedOperation(
             needed.value, backend=self._ledger.backend, method="ledger.invoices.create()", reason=reason
         )

@@ -87,7 +87,11 @@ def connect(name: str, **settings: Any) -> Ledger:
     ``async with ab.connect("runmyaccounts", tenant="muster", api_key="...") as ledger: ...``
     """
     adapter_cls = load(name)
-    register_credential_settings(getattr(adapter_cls, "name", name), getattr(adapter_cls, "credential_settings", None))
+    register_credential_settings(
+        getattr(adapter_cls, "name", name),
+        getattr(adapter_cls, "credential_settings", None),
+        refused_with_403=getattr(adapter_cls, "credential_refused_with_403", False),
+    )
     parsed = build_settings(adapter_cls.settings_class, settings, backend=name)
     if getattr(parsed, "shared_state", None) is not None:
         from .fleet.redis_state import with_shared_tokens

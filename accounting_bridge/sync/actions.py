@@ -85,9 +85,14 @@ async def look_up(ledger: Ledger, item: Prepared) -> tuple[Found, str | None]:
         if not ledger.supports(Capability.INVOICES_GET):
             return Found.NO_LOOKUP, None
         try:
-            return Found.PRESENT, (await ledger.invoices.get(model.number)).id
+            found = await ledger.invoices.get(model.number)
         except NotFound:
             return Found.ABSENT, None
+        if found.status is InvoiceStatus.DRAFT and model.status is not InvoiceStatus.DRAFT:
+            # created but not yet issued (smallinvoice: its second request, change-status, failed or the run died
+            # between the two): sending it again finds the draft by its number and opens it, never a second one
+            return Found.RESEND, None
+        return Found.PRESENT, found.id
     if isinstance(model, Payment):
         return await _look_up_payment(ledger, model)
     if isinstance(model, Registration):

@@ -47,6 +47,8 @@ class Kind:
     day: Callable[[Any], _dt.date | None]
     key: Callable[[Any], str]
     settled: Callable[[Any], bool]
+    #: True for an item the backend gives no id: it is keyed by its content (see `_keyed`).
+    anonymous: Callable[[Any], bool] = attrs.field(default=lambda _item: False)
 
 
 def fingerprint(item: Any) -> str:
@@ -56,8 +58,13 @@ def fingerprint(item: Any) -> str:
 
 
 def _keyed(scope: str, item: Any) -> str:
-    """`scope/id`, or a content hash for an item without an id (identical items are then one)."""
+    """`scope/id`, or a content hash for an item without an id (identical ones are told apart by `scan`, which
+    numbers them in the order listed: two equal card payments of one day are two items)."""
     return f"{scope}/{item.id}" if item.id is not None else f"{scope}/#{fingerprint(item)}"
+
+
+def _without_id(item: Any) -> bool:
+    return item.id is None
 
 
 def _always(_item: Any) -> bool:
@@ -73,7 +80,12 @@ KINDS: dict[str, Kind] = {
         "invoices", Capability.INVOICES_LIST, lambda i: i.issue_date, lambda i: str(i.number), _invoice_settled
     ),
     "payments": Kind(
-        "payments", Capability.PAYMENTS_LIST, lambda p: p.date, lambda p: _keyed(p.invoice_number, p), _always
+        "payments",
+        Capability.PAYMENTS_LIST,
+        lambda p: p.date,
+        lambda p: _keyed(p.invoice_number, p),
+        _always,
+        _without_id,
     ),
     "bank_transactions": Kind(
         "bank_transactions",
@@ -81,6 +93,7 @@ KINDS: dict[str, Kind] = {
         lambda t: t.date,
         lambda t: _keyed(t.account, t),
         _always,
+        _without_id,
     ),
 }
 
@@ -180,6 +193,7 @@ class DateWindowFeed:
     async def scan(self) -> AsyncGenerator[Any, None]:
         start = max((d for d in (self._low, self._since) if d is not None), default=None)
         newest: _dt.date | None = None
+        copies: dict[str, int] = {}  # identical items without an id listed so far in this pass
         async for item in self._list(start):
             day = self._kind.day(item)
             if day is not None and start is not None and day < start:
@@ -187,6 +201,9 @@ class DateWindowFeed:
             if day is not None and (newest is None or day > newest):
                 newest = day
             key, seen = self._kind.key(item), _Seen(day, fingerprint(item), self._kind.settled(item))
+            if self._kind.anonymous(item):
+                copies[key] = copies.get(key, 0) + 1
+                key += f"~{copies[key]}" if copies[key] > 1 else ""  # they share a date: all in a window, or none
             known = self._handed.get(key) or self._seen.get(key)
             if known is not None and known.mark == seen.mark:
                 continue

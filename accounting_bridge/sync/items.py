@@ -19,7 +19,7 @@ import attrs
 
 from ..converter import from_dict
 from ..errors import AccountingError, FieldError, ValidationError
-from ..models import Customer, Document, Invoice, Payment, Registration
+from ..models import Customer, Document, Invoice, InvoiceStatus, Payment, Registration
 
 __all__ = ["KINDS", "LEVELS", "Prepared", "Rejected", "business_key", "content_hash", "decimal_text", "prepare"]
 
@@ -117,7 +117,9 @@ def _plain(value: Any) -> Any:
 
 def content_hash(model: Any) -> str:
     """sha256 of the model's content (output-only `id` and `raw` left out, at every level): equal content, equal
-    hash, however its amounts are written."""
+    hash, however its amounts are written. An invoice without a status is created open, so it hashes as OPEN."""
+    if isinstance(model, Invoice) and model.status is None:
+        model = attrs.evolve(model, status=InvoiceStatus.OPEN)
     text = json.dumps(_plain(model), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -1,29 +1,23 @@
-"""Concurrency caps of a `LedgerPool`: request slots overall and per backend, taken around every request.
+"""Concurrency caps of a `LedgerPool`: request slots per ledger, per backend and overall, held per attempt.
 
-The cap sits around `Transport.send` of each ledger the pool opens (one call = one request with its retries and
-look-ups). A call made while a slot is already held by the same task chain — a look-up that decides a lost write,
-a token request — passes without taking a second one: with a cap of 1 it would otherwise wait for itself.
-The wait for a slot is bounded by the ledger's `deadline` (then `DeadlineExceeded`: nothing was sent).
-The pool keeps its caps at or below the connector's connection limits, so a request never queues for a connection
-inside its own timeout (where a wait that ran out would look like a request that may have been sent).
+A `PoolGate` is a ledger transport's `gate` (see `Transport`): the transport takes it for each attempt, after the
+rate limiter has let the attempt go, and gives it back as soon as the attempt's answer is read. A call that backs
+off before a retry, waits for its rate limit's reset, renews its token or looks a lost write up holds no slot
+meanwhile, so it never keeps other tenants waiting, and a look-up made while deciding a call never waits for
+a slot its own call holds. The pool keeps its caps at or below the connector's connection limits, so an attempt
+never queues for a connection inside its own timeout (where a wait that ran out would look like a request that may
+have been sent).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
-import contextvars
-import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from ..errors import ConfigurationError, DeadlineExceeded
+from ..errors import ConfigurationError
 
-__all__ = ["SlotTimeout", "Slots", "gate_transport", "holding"]
-
-#: True while the current task chain holds pool slots (its nested calls then take none).
-_HOLDING: contextvars.ContextVar[bool] = contextvars.ContextVar("accounting_bridge_pool_slots", default=False)
+__all__ = ["PoolGate", "SlotTimeout", "Slots"]
 
 
 class SlotTimeout(Exception):
@@ -84,46 +78,34 @@ def _time_out(handed: asyncio.Future[None]) -> None:
         handed.set_exception(SlotTimeout())
 
 
-@contextlib.asynccontextmanager
-async def holding(slots: Sequence[Slots], max_wait: float | None = None) -> AsyncIterator[None]:
-    """Hold one slot of each of `slots` (taken in order, within `max_wait` seconds in all) for the block; nested use
-    in the same task chain takes none."""
-    if _HOLDING.get():
-        yield
-        return
-    loop = asyncio.get_running_loop()
-    give_up_at = None if max_wait is None else loop.time() + max_wait
-    taken: list[Slots] = []
-    try:
-        for each in slots:
-            await each.acquire(None if give_up_at is None else max(give_up_at - loop.time(), 0.0))
-            taken.append(each)
-        token = _HOLDING.set(True)
+class PoolGate:
+    """One slot of each of `slots` per attempt (taken in the order given, the same for every gate of a pool, so
+    two attempts never wait for each other's slots)."""
+
+    def __init__(self, slots: Sequence[Slots]) -> None:
+        self.slots = tuple(slots)
+
+    def __repr__(self) -> str:
+        return f"PoolGate({', '.join(map(repr, self.slots))})"
+
+    async def acquire(self, max_wait: float) -> bool:
+        """Take every slot within `max_wait` seconds in all: True, or False with none taken. A cancel leaves none
+        taken either."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + max_wait
+        taken: list[Slots] = []
         try:
-            yield
-        finally:
-            _HOLDING.reset(token)
-    finally:
-        for each in reversed(taken):
+            for each in self.slots:
+                await each.acquire(max(give_up_at - loop.time(), 0.0))
+                taken.append(each)
+        except BaseException as exc:
+            for each in reversed(taken):
+                each.release()
+            if isinstance(exc, SlotTimeout):
+                return False
+            raise
+        return True
+
+    def release(self) -> None:
+        for each in reversed(self.slots):
             each.release()
-
-
-def gate_transport(transport: Any, slots: Sequence[Slots]) -> None:
-    """Make every `transport.send` of one ledger hold `slots` while it runs, waiting at most its `deadline`."""
-    send: Callable[..., Awaitable[Any]] = transport.send
-    config = getattr(transport, "config", None)
-    deadline: float | None = getattr(getattr(config, "retry", None), "deadline", None)
-
-    @functools.wraps(send)
-    async def gated(*args: Any, **kwargs: Any) -> Any:
-        try:
-            async with holding(slots, deadline):
-                return await send(*args, **kwargs)
-        except SlotTimeout:
-            raise DeadlineExceeded(
-                f"no request slot of the LedgerPool became free within the deadline ({deadline} s); nothing was sent",
-                backend=getattr(transport, "backend", None),
-                deadline=deadline,
-            ) from None
-
-    transport.send = gated

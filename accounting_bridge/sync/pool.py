@@ -1,10 +1,10 @@
 """`LedgerPool`: many tenants' ledgers opened lazily from profiles, over one bounded aiohttp session.
 
 Every ledger of the pool uses the pool's `aiohttp.ClientSession` (one connector: at most `limit` connections, at
-most `limit_per_host` to one host) and holds a request slot, overall and per backend, for each request (see
-`limits`). Rate limiters and token renewal stay per (backend, credential), process-wide as for any ledger: two
-profiles with the same credential share them. ``async with`` closes every ledger the pool opened, then the session
-when the pool made it.
+most `limit_per_host` to one host) and holds a request slot, overall and per backend (and per ledger when capped),
+for each attempt of a request (see `limits`). Rate limiters and token renewal stay per (backend, credential),
+process-wide as for any ledger: two profiles with the same credential share them. ``async with`` closes every
+ledger the pool opened, then the session when the pool made it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from .. import registry
 from ..errors import ConfigurationError
 from ..ledger import Ledger
 from ..settings import did_you_mean
-from .limits import Slots, gate_transport
+from ..transport.http import Transport
+from .limits import PoolGate, Slots
 from .profiles import Profile, ProfilesSource, read_profiles
 
 if TYPE_CHECKING:
@@ -38,9 +39,9 @@ class LedgerPool:
     `profiles`). `session`: a caller's session to use instead of the pool's own (the caller closes it; its
     connector's limits then bound the caps). `max_concurrency` (default: `limit`) caps the requests in flight over
     the whole pool, `max_concurrency_per_backend` (default: `limit_per_host`) those to one backend and
-    `max_concurrency_per_ledger` (default: a quarter of the backend's) those of one tenant, so that one busy or
-    rate-limited tenant never holds all of a backend's slots. `shared_state` is passed to every profile that does not
-    set its own.
+    `max_concurrency_per_ledger` (default: no cap of its own) those of one tenant. A slot is held per attempt, only
+    while the request is on the wire: a call that backs off or waits for its rate limit holds none. `shared_state`
+    is passed to every profile that does not set its own.
     """
 
     def __init__(
@@ -65,12 +66,15 @@ class LedgerPool:
         self._max_per_backend = _cap(
             "max_concurrency_per_backend", max_concurrency_per_backend, limit_per_host or limit, above=connections
         )
-        self._max_per_ledger = _cap(
-            "max_concurrency_per_ledger",
-            max_concurrency_per_ledger,
-            self._max_per_backend,
-            above="max_concurrency_per_backend",
-            default_share=4,
+        self._max_per_ledger = (
+            None
+            if max_concurrency_per_ledger is None
+            else _cap(
+                "max_concurrency_per_ledger",
+                max_concurrency_per_ledger,
+                self._max_per_backend,
+                above="max_concurrency_per_backend",
+            )
         )
         self._shared_state = shared_state
         self._session = session
@@ -80,6 +84,7 @@ class LedgerPool:
         self._overall = Slots(self._max_concurrency)
         self._per_backend: dict[str, Slots] = {}
         self._closed = False
+        self._closing: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"<LedgerPool profiles={len(self._profiles)} open={len(self._ledgers)}>"
@@ -134,10 +139,8 @@ class LedgerPool:
                 await ledger.aclose()
                 raise ConfigurationError("this LedgerPool was closed while the ledger was being opened")
             transport = getattr(ledger.adapter, "transport", None)
-            if transport is not None:
-                # Its own slots first: a tenant's requests queue there, holding none of the shared slots.
-                own = Slots(self._max_per_ledger)
-                gate_transport(transport, (own, self._backend_slots(ledger.backend), self._overall))
+            if isinstance(transport, Transport):
+                transport.gate = PoolGate(self._slots_for(ledger.backend))
             self._ledgers[name] = ledger
             return ledger
         finally:
@@ -153,15 +156,24 @@ class LedgerPool:
             self._session = session
         return self._session
 
-    def _backend_slots(self, backend: str) -> Slots:
-        slots = self._per_backend.get(backend)
-        if slots is None:
-            slots = self._per_backend[backend] = Slots(self._max_per_backend)
-        return slots
+    def _slots_for(self, backend: str) -> list[Slots]:
+        """A new ledger's slots, narrowest first (its own, if capped, wait holding none of the shared ones)."""
+        shared = self._per_backend.get(backend)
+        if shared is None:
+            shared = self._per_backend[backend] = Slots(self._max_per_backend)
+        own = [] if self._max_per_ledger is None else [Slots(self._max_per_ledger)]
+        return [*own, shared, self._overall]
 
     async def aclose(self) -> None:
-        """Close every ledger the pool opened, then its own session (a caller's session stays open)."""
+        """Close every ledger the pool opened, then its own session (a caller's session stays open). A cancelled
+        caller stops waiting, but the closing goes on to its end; calling it again waits for that same closing."""
         self._closed = True
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+            self._closing.add_done_callback(_retrieve)
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         await asyncio.gather(*self._opening.values(), return_exceptions=True)  # they close what they open now
         ledgers, self._ledgers = list(self._ledgers.values()), {}
         outcomes = await asyncio.gather(*(ledger.aclose() for ledger in ledgers), return_exceptions=True)
@@ -190,10 +202,11 @@ def _connect(profile: Profile, settings: dict[str, Any]) -> Ledger:
         raise ConfigurationError(f"{where}profile {profile.name!r}: {exc.message}", backend=exc.backend) from None
 
 
-def _retrieve(opening: asyncio.Future[Ledger]) -> None:
-    """Collect an opening's outcome, so one whose callers were all cancelled logs no "never retrieved" error."""
-    if not opening.cancelled():
-        opening.exception()
+def _retrieve(work: asyncio.Future[Any]) -> None:
+    """Collect an opening's (or the closing's) outcome, so one whose callers were all cancelled logs no "never
+    retrieved" error."""
+    if not work.cancelled():
+        work.exception()
 
 
 def _connector_limits(session: aiohttp.ClientSession) -> tuple[int, int]:
@@ -209,10 +222,10 @@ def _check_limits(limit: int, limit_per_host: int) -> None:
             raise ConfigurationError(f"LedgerPool: {name} must be a whole number >= 0 (0: no limit)")
 
 
-def _cap(name: str, value: int | None, bound: int, *, above: str, default_share: int = 1) -> int:
-    """A concurrency cap: `value`, at most `bound` (named `above`; 0: unbounded); by default `bound` // share."""
+def _cap(name: str, value: int | None, bound: int, *, above: str) -> int:
+    """A concurrency cap: `value`, at most `bound` (named `above`; 0: unbounded); by default `bound`."""
     if value is None:
-        return max((bound or DEFAULT_LIMIT) // default_share, 1)
+        return bound or DEFAULT_LIMIT
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"LedgerPool: {name} must be a whole number >= 1")
     if bound and value > bound:

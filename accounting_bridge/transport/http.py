@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import re
@@ -15,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -54,6 +55,7 @@ from .retry import (
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "AttemptGate",
     "ErrorInfo",
     "FilePart",
     "Request",
@@ -69,6 +71,16 @@ Sleep = Callable[[float], Awaitable[None]]
 #: Looks the object of an ambiguous write up by its business key: True if it exists (the write landed).
 Lookup = Callable[[], Awaitable[bool]]
 _T = TypeVar("_T")
+
+
+class AttemptGate(Protocol):
+    """Concurrency caps beyond the credential's (a `LedgerPool`'s): taken for each attempt after the rate limiter
+    let it go, given back when its answer is read, so backoffs, rate-limit waits, token renewal and look-ups hold
+    none. `acquire` is True once taken, False when `max_wait` ran out (nothing taken); a cancel leaves nothing
+    taken."""
+
+    async def acquire(self, max_wait: float) -> bool: ...
+    def release(self) -> None: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -272,6 +284,7 @@ class Transport:
         self.clock: Callable[[], float] = time.monotonic  # measures the overall deadline; tests may fake both
         self._closed = False
         self.attempts = 0  # attempts sent over the lifetime of this transport (for tests and diagnostics)
+        self.gate: AttemptGate | None = None  # set by whoever caps this transport's attempts further (a pool)
 
     def __repr__(self) -> str:
         return f"Transport(backend={self.backend!r}, base_url={self.redactor.url(self.config.base_url)!r})"
@@ -389,17 +402,12 @@ class Transport:
             )
         policy = self.config.retry
         state = _CallState(deadline_at=self.clock() + policy.deadline)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_retries + 1) | _PastDeadline(self.clock, state.deadline_at),
-            wait=_Wait(policy),
-            retry=retry_if_exception_type(_Retryable),
-            sleep=self.sleep,
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._attempt(request, state, lookup)
+            try:
+                return await self._attempt(request, state, lookup)  # most calls end here, without tenacity's set-up
+            except _Retryable as exc:
+                first = exc
+            return await self._retries(request, state, lookup, first)
         except _Retryable as exc:
             if request.conflict_means_landed and state.ambiguous:
                 raise WriteOutcomeUnknown(
@@ -423,6 +431,27 @@ class Transport:
                 confirmed = Response.confirmed(self.backend)  # the status alone decides: the body does not matter
                 return attrs.evolve(confirmed, status=exc.status, request_id=exc.request_id)
             raise self._too_large_error(request, state, exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _retries(self, request: Request, state: _CallState, lookup: Lookup | None, first: _Retryable) -> Response:
+        """After a first attempt that failed retryably: one tenacity loop whose first attempt replays that failure,
+        so its waits, attempt numbers and stops are exactly those of a loop that had sent the first attempt itself
+        (tenacity's set-up costs about 30 µs, a third of a small read's own work: only calls that retry pay it)."""
+        policy = self.config.retry
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.max_retries + 1) | _PastDeadline(self.clock, state.deadline_at),
+            wait=_Wait(policy),
+            retry=retry_if_exception_type(_Retryable),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        replay: _Retryable | None = first
+        async for attempt in retrying:
+            with attempt:
+                if replay is not None:
+                    failure, replay = replay, None
+                    raise failure
+                return await self._attempt(request, state, lookup)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, request: Request, state: _CallState, lookup: Lookup | None) -> Response:
@@ -608,8 +637,12 @@ class Transport:
         ticket = await self._acquire(limiter, state)
         answer: tuple[CIMultiDictProxy[str], int] | None = None
         capped = False
+        gate, gated = self.gate, False
         started = time.perf_counter()
         try:
+            if gate is not None:
+                await self._enter(gate, state)
+                gated = True
             timeout, capped = self._attempt_timeout(state)
             self.attempts += 1
             data = self._body(request, headers)
@@ -657,9 +690,17 @@ class Transport:
                 raise _NotSent(self._transport_error(request, shown_url, exc)) from None
             raise _Ambiguous(self._transport_error(request, shown_url, exc)) from None
         finally:
+            if gated:
+                assert gate is not None
+                gate.release()
             limiter.release(ticket, *(answer or (None, None)))
         self._log(request, shown_url, state.number, started, response.status, response.request_id, None)
         return response, used
+
+    async def _enter(self, gate: AttemptGate, state: _CallState) -> None:
+        left = state.deadline_at - self.clock()
+        if left <= 0 or not await gate.acquire(left):
+            raise _OutOfTime(waiting_for="a request slot of its pool (the pool's concurrency caps)", maybe_sent=False)
 
     async def _acquire(self, limiter: RateLimiter, state: _CallState) -> Ticket:
         left = state.deadline_at - self.clock()
@@ -859,9 +900,15 @@ DEADLINE_SLACK = 0.05
 def attempt_timeout(timeout: float, connect_timeout: float, left: float) -> tuple[aiohttp.ClientTimeout, bool]:
     """An attempt's aiohttp timeout with `left` seconds to the deadline, and whether the deadline caps it."""
     if left > timeout + DEADLINE_SLACK:
-        return aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout, ceil_threshold=math.inf), False
+        return _uncapped_timeout(timeout, connect_timeout), False
     capped = aiohttp.ClientTimeout(total=left, sock_connect=min(connect_timeout, left), ceil_threshold=math.inf)
     return capped, True
+
+
+@functools.lru_cache(maxsize=64)
+def _uncapped_timeout(timeout: float, connect_timeout: float) -> aiohttp.ClientTimeout:
+    """The timeout of an attempt far from the deadline: the same every time (it is frozen), so built once."""
+    return aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout, ceil_threshold=math.inf)
 
 
 def _session_timeout(config: TransportConfig) -> aiohttp.ClientTimeout:

@@ -158,6 +158,7 @@ class RateLimiter:
         self._wall_clock = wall_clock
         self._caps: weakref.WeakKeyDictionary[object, int | None] = weakref.WeakKeyDictionary()
         self._own_cap = max_concurrency or None  # a limiter used on its own (tests, scripts) may carry a cap
+        self._cap_cache: tuple[int, int | None] | None = None  # (owners counted, their cap); see `max_concurrency`
         self._headers_seen: bool | None = None  # None: not learned yet
         self._remaining: int | None = None
         self._reset_at: float | None = None
@@ -184,11 +185,20 @@ class RateLimiter:
 
     @property
     def max_concurrency(self) -> int | None:
-        """The effective cap: the smallest cap of the registered owners still alive (None: no cap)."""
+        """The effective cap: the smallest cap of the registered owners still alive (None: no cap).
+
+        Read on every request, so it is kept until `set_cap`/`drop_cap` change the owners or one of them is
+        garbage-collected (the only other change: it shrinks the count of owners)."""
+        owners = len(self._caps)
+        cached = self._cap_cache
+        if cached is not None and cached[0] == owners:
+            return cached[1]
         caps = [cap for cap in self._caps.values() if cap is not None]
         if self._own_cap is not None:
             caps.append(self._own_cap)
-        return min(caps, default=None)
+        cap = min(caps, default=None)
+        self._cap_cache = (owners, cap)
+        return cap
 
     # --- owners and their caps --------------------------------------------------------------------------------
 
@@ -198,10 +208,12 @@ class RateLimiter:
         if owner in self._caps and self._caps[owner] == cap:
             return
         self._caps[owner] = cap
+        self._cap_cache = None
         self._wake_waiters()
 
     def drop_cap(self, owner: object) -> None:
         """Forget `owner`'s cap (a closed transport); unknown owners are ignored."""
+        self._cap_cache = None
         if self._caps.pop(owner, None) is not None:
             self._wake_waiters()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 from collections.abc import AsyncIterator, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 import attrs
@@ -207,7 +207,7 @@ class MemoryAdapter(AdapterBase):
             status = InvoiceStatus.OVERDUE
         else:
             status = InvoiceStatus.OPEN
-        return attrs.evolve(invoice, status=status, paid_amount=paid)
+        return attrs.evolve(invoice, status=status, paid_amount=in_cents(paid))
 
     # --- payments ----------------------------------------------------------------------------------------------
 
@@ -227,7 +227,7 @@ class MemoryAdapter(AdapterBase):
             )
         if payment.kind is not PaymentKind.PAYMENT and not payment.account:
             raise ValidationError(FieldError("account", f"a {payment.kind.value} needs an account"), backend=self.name)
-        stored = attrs.evolve(payment, id=self.store.next_id(), raw=to_dict(payment))
+        stored = attrs.evolve(payment, amount=in_cents(payment.amount), id=self.store.next_id(), raw=to_dict(payment))
         self.store.payments.append(stored)
         return stored
 
@@ -241,7 +241,9 @@ class MemoryAdapter(AdapterBase):
                 yield item
 
     async def submit_bank_transactions(self, transactions: Sequence[BankTransaction]) -> list[BankTransaction]:
-        stored = [attrs.evolve(t, id=self.store.next_id(), raw=to_dict(t)) for t in transactions]
+        stored = [
+            attrs.evolve(t, amount=in_cents(t.amount), id=self.store.next_id(), raw=to_dict(t)) for t in transactions
+        ]
         self.store.bank_transactions.extend(stored)
         return stored
 
@@ -334,6 +336,16 @@ def _totals(invoice: Invoice) -> tuple[Decimal, Decimal]:
         tax += line_tax
     tax += sum((t.amount for t in invoice.tax_lines), Decimal(0))
     return net, tax
+
+
+def in_cents(amount: Decimal) -> Decimal:
+    """An amount at the currency's scale, as the real backends hand amounts back (``100`` → ``100.00``); digits
+    finer than a cent are kept, never rounded away."""
+    try:
+        cents = amount.quantize(CENT)
+    except InvalidOperation:  # more digits than the context holds: left as it is
+        return amount
+    return cents if cents == amount else amount
 
 
 def _created_status(invoice: Invoice) -> InvoiceStatus:

@@ -211,11 +211,8 @@ class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
         result: list[BankTransaction] = []
         for index, (account, items) in enumerate(batches):
             later = [t for _account, rest in batches[index + 1 :] for t in rest]
-            payload = {
-                "companyXid": self.company,
-                "bankAccountXid": int(account),
-                "bpList": [wire.encode_bank_posting(t) for t in items],
-            }
+            postings = [wire.encode_bank_posting(t) for t in items]
+            payload = {"companyXid": self.company, "bankAccountXid": int(account), "bpList": postings}
             references = [t.reference for t in items if t.reference]
             reference = ",".join(references) if references else f"{len(items)} transactions for account {account}"
             try:
@@ -250,8 +247,9 @@ class MultiRegnskabS2SAdapter(SharedCustomers, HttpAdapter):
                 raise bank_submission_outcome(
                     unknown, stored=result, unknown=items, not_stored=later, multiple=len(batches) > 1
                 ) from None
-            for item, row, xid in zip(items, rows, ids, strict=True):
-                result.append(attrs.evolve(item, id=str(xid), raw=dict(row)))
+            for item, posting, row, xid in zip(items, postings, rows, ids, strict=True):
+                amount = wire.parse_money(posting["bankAmount"])  # as stored: at the currency's scale (øre)
+                result.append(attrs.evolve(item, amount=amount, id=str(xid), raw=dict(row)))
         return result
 
 

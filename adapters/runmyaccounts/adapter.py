@@ -7,6 +7,7 @@ are built and read by the pure `wire` / `records` modules; what is inferred live
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as _dt
 import logging
@@ -167,6 +168,7 @@ def _error_info(response: Response) -> ErrorInfo:
 class RunMyAccountsAdapter(HttpAdapter):
     name: ClassVar[str] = "runmyaccounts"
     credential_settings: ClassVar[str | None] = "api_key and tenant, and auth = query | bearer | header"
+    credential_refused_with_403: ClassVar[bool] = True  # RMA answers a wrong key or mandant with 403
     settings_class: ClassVar[type[Any]] = RunMyAccountsSettings
     #: the local sandbox server, imported only by `accounting_bridge.sandbox.create`
     sandbox: ClassVar[str] = "accounting_bridge.adapters.runmyaccounts.sandbox:RmaSandbox"
@@ -204,6 +206,8 @@ class RunMyAccountsAdapter(HttpAdapter):
         self._charts: dict[str, Chart] | None = None
         #: True when the last `create_invoice` found the invoice already present with the same content.
         self.last_create_was_present = False
+        #: one GL submit per reference at a time in this ledger: a concurrent repeat then finds the first entry
+        self._entries_in_flight: dict[str, tuple[asyncio.Lock, int]] = {}
 
     def __repr__(self) -> str:
         return f"RunMyAccountsAdapter(tenant={self.settings.tenant!r}, wire_format={self.settings.wire_format!r})"
@@ -792,6 +796,29 @@ class RunMyAccountsAdapter(HttpAdapter):
 
     async def _submit_gl(self, resource: str, registration: Registration) -> RegistrationRef:
         self.validate(registration)
+        if not registration.reference:
+            return await self._book_gl(resource, registration)
+        async with self._one_entry_at_a_time(registration.reference):
+            return await self._book_gl(resource, registration)
+
+    @contextlib.asynccontextmanager
+    async def _one_entry_at_a_time(self, reference: str) -> AsyncIterator[None]:
+        """Concurrent submits of one reference through this ledger run one after the other, so the second finds
+        the first's lines (same content: that entry; different: `Conflict`) instead of booking it twice. Across
+        processes the sync journal (`ab.push`) does this."""
+        lock, users = self._entries_in_flight.get(reference, (asyncio.Lock(), 0))
+        self._entries_in_flight[reference] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._entries_in_flight[reference]
+            if users == 1:
+                del self._entries_in_flight[reference]
+            else:
+                self._entries_in_flight[reference] = (lock, users - 1)
+
+    async def _book_gl(self, resource: str, registration: Registration) -> RegistrationRef:
         present = await self._already_booked(registration)
         if present is not None:
             return present

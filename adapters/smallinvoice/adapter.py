@@ -18,6 +18,7 @@ import attrs
 
 from accounting_bridge import jsoncodec, outcomes, safety
 from accounting_bridge.errors import (
+    AccountingError,
     AuthenticationError,
     ConfigurationError,
     Conflict,
@@ -421,7 +422,7 @@ class SmallInvoiceAdapter(HttpAdapter):
         asks of one number share one look-up. Absence is not cached (the contact may be created any moment)."""
 
         async def load() -> dict[str, Any]:
-            found = await self._find_contact(number)
+            found = await self._find_contact(number, confirm_absent=True)  # "absent" refuses the write
             if found is None:
                 raise _Absent
             return found
@@ -461,7 +462,7 @@ class SmallInvoiceAdapter(HttpAdapter):
             else:
                 self._contacts.put(customer.number, created)
                 return created
-        existing = await self._find_contact(customer.number, confirm_absent=refusal is not None)
+        existing = await self._find_contact(customer.number, confirm_absent=True)
         if existing is None:
             # "in use" yet nowhere to be found: smallinvoice's own refusal is all there is to tell
             raise refusal if refusal is not None else ValidationError(issues, backend=self.name, model="Customer")
@@ -520,8 +521,9 @@ class SmallInvoiceAdapter(HttpAdapter):
             "receivables/invoices", number, confirm_absent=confirm_absent, **{"with": "contact"}
         )
 
-    async def _invoice_item(self, number: str) -> dict[str, Any]:
-        item = await self._find_invoice(number)
+    async def _invoice_item(self, number: str, *, confirm_absent: bool = False) -> dict[str, Any]:
+        """The invoice `number`, else `NotFound`; for a write (`confirm_absent`) only after the bounded scan."""
+        item = await self._find_invoice(number, confirm_absent=confirm_absent)
         if item is None:
             raise NotFound(f"invoice {number!r} not found", backend=self.name, status=404)
         return item
@@ -653,9 +655,18 @@ class SmallInvoiceAdapter(HttpAdapter):
         """The status rule: a created invoice is open unless a draft was asked for (smallinvoice creates drafts)."""
         if asked.status is InvoiceStatus.DRAFT or created.status is not InvoiceStatus.DRAFT:
             return created
-        return await self._set_status(
-            asked.number, self._id(created.raw or {}, "invoice"), c.STATUS_SENT, customer_number=customer_number
-        )
+        invoice_id = self._id(created.raw or {}, "invoice")
+        try:
+            return await self._set_status(asked.number, invoice_id, c.STATUS_SENT, customer_number=customer_number)
+        except AccountingError as exc:  # the draft stays: say so, and how to finish it
+            raise WriteOutcomeUnknown(
+                f"invoice {asked.number!r} was created (id {invoice_id}) but is still a draft: opening it failed "
+                f"({exc}); send the same invoice again to open it (the resend finds this draft by its number and "
+                "opens it, it never creates a second invoice)",
+                backend=self.name,
+                reference=asked.number,
+                request_id=getattr(exc, "request_id", None),
+            ) from exc
 
     def _check_landed(self, sent: Invoice, found: Invoice, contact: Mapping[str, Any], unit_ids: Sequence[int]) -> None:
         """After a lost answer a lookup found an invoice with our number. Matching, it is ours; not matching, it
@@ -730,7 +741,7 @@ class SmallInvoiceAdapter(HttpAdapter):
     async def delete_invoice(self, number: str) -> None:
         """`DELETE /receivables/invoices/{invoiceId}`: smallinvoice keeps it visible with status `D` (listed as
         CANCELLED); repeating it is harmless."""
-        item = await self._invoice_item(number)
+        item = await self._invoice_item(number, confirm_absent=True)
         await self.transport.send(
             Request("DELETE", f"receivables/invoices/{self._id(item, 'invoice')}", reference=number)
         )
@@ -756,7 +767,7 @@ class SmallInvoiceAdapter(HttpAdapter):
             payload["from"] = sender
         if receipt is not None:
             payload["receipt"] = receipt
-        item = await self._invoice_item(number)
+        item = await self._invoice_item(number, confirm_absent=True)
         path = f"receivables/invoices/{self._id(item, 'invoice')}/send-by-email"
         await self.transport.send(Request("PATCH", path, json=payload, reference=number))
 
@@ -767,7 +778,7 @@ class SmallInvoiceAdapter(HttpAdapter):
         code = _NEUTRAL_TO_CODE[status] if isinstance(status, InvoiceStatus) else status
         if code not in c.ALL_STATUSES:
             raise ValidationError(FieldError("status", f"must be one of {', '.join(c.ALL_STATUSES)}"))
-        item = await self._invoice_item(number)
+        item = await self._invoice_item(number, confirm_absent=True)
         contact = item.get("contact")
         customer_number = _text_of(contact.get("number")) if isinstance(contact, Mapping) else None
         return await self._set_status(number, self._id(item, "invoice"), code, customer_number=customer_number, at=at)
@@ -823,7 +834,7 @@ class SmallInvoiceAdapter(HttpAdapter):
                     yield payment
 
     async def create_payment(self, payment: Payment) -> Payment:
-        invoice = await self._find_invoice(payment.invoice_number)
+        invoice = await self._find_invoice(payment.invoice_number, confirm_absent=True)
         if invoice is None:
             raise ValidationError(
                 FieldError("invoice_number", f"invoice {payment.invoice_number!r} does not exist"),

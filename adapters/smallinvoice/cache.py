@@ -31,12 +31,11 @@ class SingleFlightCache(Generic[V]):
             flight = self._loading.get(key)
             if flight is None or flight.get_loop() is not asyncio.get_running_loop():
                 return await self._load(key, load)
-            try:
-                return await asyncio.shield(flight)
-            except asyncio.CancelledError:
-                if not flight.cancelled():
-                    raise  # this caller was cancelled
-                # the caller that was loading was cancelled: load again
+            # `wait` raises only this caller's own cancellation (never cancelling the shared flight); a flight
+            # cancelled with its loader ends normally here, and the next turn loads again
+            await asyncio.wait((flight,))
+            if not flight.cancelled():
+                return flight.result()
 
     async def _load(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
         flight: asyncio.Future[V] = asyncio.get_running_loop().create_future()

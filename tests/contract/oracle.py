@@ -336,5 +336,7 @@ def unexplained(oracle: Oracle, findings: Iterable[Finding], errata: list[Erratu
 def unused(errata: list[Erratum], used: set[str]) -> list[str]:
     """Errata, and field globs of errata, that explained nothing: a stale or too broad entry fails the test."""
     stale = [e.name for e in errata if e.name not in used]
-    stale += [f"{e.name}[{glob}]" for e in errata if not e.rewrite for glob in e.fields if f"{e.name}[{glob}]" not in used]
+    stale += [
+        f"{e.name}[{glob}]" for e in errata if not e.rewrite for glob in e.fields if f"{e.name}[{glob}]" not in used
+    ]
     return stale

@@ -106,7 +106,9 @@ async def drive_every_operation(sandbox: SmallInvoiceSandbox) -> None:
         await ledger.raw("GET", "/catalog/configuration/units/7")
     client_id = sandbox.connect_settings()["client_id"]
     async with ab.connect(
-        "smallinvoice", base_url=sandbox.base_url, refresh_token=sandbox.issue_refresh_token(client_id),
+        "smallinvoice",
+        base_url=sandbox.base_url,
+        refresh_token=sandbox.issue_refresh_token(client_id),
         **sandbox.connect_settings(),
     ) as authorized:  # the refresh-token grant (a token from the authorization-code grant)
         await authorized.customers.get("K-2")

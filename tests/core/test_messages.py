@@ -57,6 +57,21 @@ async def test_refused_api_key_names_runmyaccounts_settings(mock_http: Any) -> N
     assert SECRET not in str(info.value) and SECRET not in repr(info.value)
 
 
+async def test_a_key_run_my_accounts_refuses_with_403_names_its_settings(mock_http: Any) -> None:
+    body = {"error": "Zugriff verweigert: API-Schlüssel oder Mandant ungültig."}  # RMA's answer to a wrong key
+    mock_http.get(re.compile(r"http://rma\.test/.*"), status=403, payload=body, repeat=True)
+    async with ab.connect("runmyaccounts", tenant="muster", api_key=SECRET, base_url=RMA_URL, max_retries=0) as ledger:
+        with pytest.raises(ab.PermissionDenied) as info:
+            await ledger.customers.get("K-1")
+    assert "check the settings api_key and tenant" in str(info.value)
+    assert SECRET not in str(info.value) and SECRET not in repr(info.value)
+
+
+def test_a_403_elsewhere_is_not_blamed_on_the_credential() -> None:
+    denied = ab.PermissionDenied("feature not in plan", backend="smallinvoice", status=403)
+    assert "check the settings" not in str(denied)
+
+
 async def test_refused_login_names_multiregnskab_settings(mock_http: Any) -> None:
     mock_http.post(f"{MR_URL}/login", status=401, payload={"message": "Not authorized"}, repeat=True)
     settings = {"username": "bogholder@example.dk", "password": SECRET, "base_url": MR_URL, "max_retries": 0}
@@ -112,3 +127,14 @@ def test_every_capability_has_a_callers_spelling() -> None:
     assert spelled[Capability.COMPANIES_LIST] == "ledger.companies()" and spelled[Capability.RAW] == "ledger.raw()"
     assert spelled[Capability.REGISTRATION_LOOKUP] == "ledger.registrations.find()"
     assert all(m.startswith("ledger.") and m.endswith("()") for m in spelled.values())
+
+
+async def test_the_status_rule_refusal_names_the_method_and_points_to_capabilities() -> None:
+    line = ab.InvoiceLine(description="x", quantity=Decimal(1), unit_price=Decimal(1))
+    draft = ab.Invoice(number="R-1", customer_number="K-1", issue_date=dt.date(2026, 11, 30), lines=[line],
+                       status=ab.InvoiceStatus.DRAFT)  # fmt: skip
+    async with ab.connect("runmyaccounts", tenant="t", api_key=SECRET) as ledger:
+        with pytest.raises(ab.UnsupportedOperation) as info:
+            await ledger.invoices.create(draft)
+    assert info.value.method == "ledger.invoices.create()" and "ledger.capabilities" in str(info.value)
+    assert "it has no drafts" in str(info.value)

@@ -267,7 +267,46 @@ def resolve_program(argv: list[str]) -> list[str]:
     return argv
 
 
+def scratch_environment(scratch: Path) -> dict[str, str]:
+    """The commands' environment: the user's config and data folders are the scratch directory's, so a README
+    command neither reads the reader's own profiles nor writes a journal into their home."""
+    homes = {
+        "HOME": scratch, "XDG_CONFIG_HOME": scratch / ".config", "XDG_DATA_HOME": scratch / ".local" / "share",
+        "APPDATA": scratch / "AppData" / "Roaming", "LOCALAPPDATA": scratch / "AppData" / "Local",
+    }  # fmt: skip
+    return {**os.environ, **{name: str(path) for name, path in homes.items()}}
+
+
+def profiles_used(argv: list[str], scratch: Path, environ: Mapping[str, str]) -> Path | None:
+    """The profiles file an `accounting-bridge` command reads: its ``--profiles``, else the default one."""
+    for index, word in enumerate(argv):
+        if word == "--profiles" and index + 1 < len(argv):
+            return scratch / argv[index + 1]
+        if word.startswith("--profiles="):
+            return scratch / word.split("=", 1)[1]
+    from accounting_bridge.cli.paths import default_profiles
+
+    return default_profiles(environ)
+
+
+def check_profiles_stay_local(path: Path | None, command: str) -> None:
+    """No README command reaches a real host: every profile it may use is `memory` or has a loopback base_url."""
+    if path is None or not path.is_file():
+        return
+    from accounting_bridge.sync.profiles import EnvRef, read_profiles
+
+    for name, profile in read_profiles(path).items():
+        wanted = [v.variable for v in profile.settings.values() if isinstance(v, EnvRef)]
+        settings = profile.resolve({**{variable: PLACEHOLDER for variable in wanted}, **os.environ})
+        if profile.backend != "memory" and not is_loopback(settings.get("base_url")):
+            raise BlockFailed(
+                f"`{command}`: profile {name!r} ({profile.backend}) would reach a real host: give it a sandbox's "
+                "base_url (a sandbox: marker exports <BACKEND>_BASE_URL)"
+            )
+
+
 def run_shell(source: str, console: bool, scratch: Path) -> None:
+    environ = scratch_environment(scratch)
     for command, expected in shell_commands(source, console):
         argv = shlex.split(command)
         if not argv:
@@ -279,8 +318,10 @@ def run_shell(source: str, console: bool, scratch: Path) -> None:
         if program_of(argv) == "accounting-bridge" and argv[1:2] == ["sandbox"]:
             serve_until_output(resolved, command, scratch)
             continue
+        if program_of(argv) == "accounting-bridge":
+            check_profiles_stay_local(profiles_used(argv, scratch, environ), command)
         done = subprocess.run(  # noqa: S603 - the README's own command
-            resolved, cwd=scratch, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+            resolved, cwd=scratch, env=environ, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
         )
         if done.returncode != expected:
             raise BlockFailed(
@@ -292,7 +333,7 @@ def run_shell(source: str, console: bool, scratch: Path) -> None:
 def serve_until_output(argv: list[str], command: str, scratch: Path) -> None:
     """Exemption 2: a server command runs until it has printed something, then gets Ctrl-C."""
     process = subprocess.Popen(  # noqa: S603
-        argv, cwd=scratch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        argv, cwd=scratch, env=scratch_environment(scratch), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     first: list[str] = []
     reader = threading.Thread(target=lambda: first.append(process.stdout.readline() if process.stdout else ""))

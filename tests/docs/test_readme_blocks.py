@@ -210,3 +210,22 @@ def test_runner_runs_profiles_and_a_sandbox_command(tmp_path: Path, runner: Bloc
     code, err = status("toml", profile.replace("client_id", "client_idd"))
     assert code != 0 and "did you mean `client_id`?" in err
     assert status("sh", "accounting-bridge sandbox runmyaccounts\n")[0] == 0  # served, printed, stopped by Ctrl-C
+
+
+def test_shell_commands_stay_out_of_the_readers_home_and_off_real_hosts(tmp_path: Path, runner: BlockRunner) -> None:
+    def run(kind: str, text: str) -> tuple[int, str]:
+        block = tmp_path / "block.txt"
+        block.write_text(text, encoding="utf-8")
+        code, _out, err = runner.run([kind, str(block)], tmp_path)
+        return code, err
+
+    in_scratch = (
+        "python -c 'import os, sys; from accounting_bridge.cli.paths import default_journal, default_profiles; "
+        "sys.exit(0 if all(str(p).startswith(os.getcwd()) for p in (default_journal(), default_profiles())) else 5)'\n"
+    )
+    assert run("sh", in_scratch) == (0, "")
+    (tmp_path / "profiles.toml").write_text(
+        '[shop]\nbackend = "runmyaccounts"\ntenant = "shop"\napi_key = { env = "SHOP_RMA_KEY" }\n', encoding="utf-8"
+    )
+    code, err = run("console", "$ accounting-bridge profiles check --profiles profiles.toml  # exit 69\n")
+    assert code != 0 and "profile 'shop' (runmyaccounts) would reach a real host" in err

@@ -31,3 +31,11 @@ def test_every_public_name_is_listed() -> None:
     missing = [name for name in ab.__all__ if f"`ab.{name}" not in section]
     assert missing == []
     assert "`ab.MemoryTokenStore`" in section
+
+
+def test_the_sandbox_and_testing_helpers_are_listed() -> None:
+    from accounting_bridge import sandbox, testing
+
+    section = README[README.index("## Public names") : README.index("## Examples in this README")]
+    missing = [name for module in (sandbox, testing) for name in module.__all__ if f"`{name}" not in section]
+    assert missing == []

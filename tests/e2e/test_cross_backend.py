@@ -8,7 +8,9 @@ What differs per backend is only chart data a user passes anyway (an income acco
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -182,3 +184,64 @@ def entries_booked(ledger: ab.Ledger, sandbox: Any) -> int:
     books = sandbox.books()
     assert len(books.belege) == 1  # the payslip was not uploaded a second time
     return len(books.gl)
+
+
+async def test_concurrent_submits_of_one_reference_book_one_entry(target: tuple[Target, ab.Ledger, Any]) -> None:
+    spec, ledger, sandbox = target
+    if not ledger.supports(Capability.REGISTRATIONS_SUBMIT):
+        assert spec.backend == "smallinvoice"
+        return
+    same = await asyncio.gather(*(ledger.registrations.submit(registration(spec)) for _ in range(3)))
+    assert {ref.reference for ref in same} == {"payroll-2026-11"}
+    if not ledger.supports(Capability.REGISTRATION_LOOKUP):  # the README's warning: each submit books an entry
+        assert len(sandbox.company(sandbox.connect_settings()["company"]).registrations) == 3
+        return
+    assert entries_booked(ledger, sandbox) == 1
+    other = await asyncio.gather(
+        ledger.registrations.submit(registration(spec)),
+        ledger.registrations.submit(registration(spec, amount="900.00")),
+        return_exceptions=True,
+    )
+    assert isinstance(other[0], ab.RegistrationRef) and isinstance(other[1], ab.Conflict)
+    assert entries_booked(ledger, sandbox) == 1
+
+
+async def test_concurrent_creates_of_one_number_make_one_invoice(target: tuple[Target, ab.Ledger, Any]) -> None:
+    spec, ledger, _sandbox = target
+    if not ledger.supports(Capability.INVOICES_GET):  # no look-up by number: creates cannot be idempotent
+        assert spec.backend.startswith("multiregnskab")
+        return
+    await ledger.customers.upsert(customer())
+    made = await asyncio.gather(*(ledger.invoices.create(invoice(spec, "R-920")) for _ in range(3)))
+    assert {(i.number, i.total) for i in made} == {("R-920", Decimal("300.00"))}
+    priced = attrs.evolve(invoice(spec, "R-920"), lines=[attrs.evolve(invoice(spec, "R-920").lines[0], quantity=3)])
+    with pytest.raises(ab.Conflict, match="R-920"):
+        await ledger.invoices.create(priced)
+    assert [i.number async for i in ledger.invoices.list() if i.number == "R-920"] == ["R-920"]
+
+
+async def test_bank_transactions_are_signed_money_in_positive_in_the_currency_scale(
+    target: tuple[Target, ab.Ledger, Any],
+) -> None:
+    spec, ledger, sandbox = target
+    today = dt.date.today()
+    if ledger.supports(Capability.BANK_TRANSACTIONS_SUBMIT):  # memory, multiregnskab-s2s
+        account = "1020" if sandbox is None else str(next(iter(sandbox.company(sandbox.connect_settings()["company"]).bank_accounts)))
+        sent = [ab.BankTransaction(account=account, date=today, amount=Decimal(amount), text="Bank")
+                for amount in ("1250", "-80.5")]  # fmt: skip
+        stored = await ledger.bank_transactions.submit(sent)
+        assert [str(t.amount) for t in stored] == ["1250.00", "-80.50"]
+    elif spec.backend == "runmyaccounts":  # the booked lines of the bank account: a debit is money in
+        lines = [ab.PostingLine(account="1020", amount=Decimal("1250")), ab.PostingLine(account="3400", amount=Decimal(-1250))]
+        await ledger.registrations.submit(ab.Registration(date=today, description="Einzahlung", lines=lines))
+    if not ledger.supports(Capability.BANK_TRANSACTIONS_LIST):
+        assert spec.backend in ("smallinvoice", "multiregnskab-s2s")
+        return
+    listed = [t async for t in ledger.bank_transactions.list(account="1020" if spec.backend != "multiregnskab" else None,
+                                                              since=today - dt.timedelta(days=30), until=today)]  # fmt: skip
+    amounts = [str(t.amount) for t in listed]
+    assert amounts and all(re.fullmatch(r"-?\d+\.\d\d", a) for a in amounts), amounts
+    if spec.backend in ("memory", "runmyaccounts"):
+        assert "1250.00" in amounts
+    else:  # the sandbox's seeded postings: an incoming payment and a fee
+        assert {"12500.00", "-197.00"} <= set(amounts)

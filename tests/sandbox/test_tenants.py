@@ -113,3 +113,38 @@ def test_an_unknown_tenant_is_a_configuration_error_naming_the_tenants(backend: 
 def test_a_run_my_accounts_tenant_must_fit_in_the_url() -> None:
     with pytest.raises(ab.ConfigurationError, match="URL segment"):
         sandboxes.create("runmyaccounts").add_tenant("acme/../other")
+
+
+#: posting accounts of each sandbox's chart (debit, credit)
+ACCOUNTS = {"runmyaccounts": ("5000", "1091"), "multiregnskab": ("2210", "8270"), "multiregnskab-s2s": ("2210", "8270")}
+
+
+def payroll(backend: str) -> ab.Registration:
+    debit, credit = ACCOUNTS[backend]
+    lines = [ab.PostingLine(account=debit, amount=Decimal("800.00")), ab.PostingLine(account=credit, amount=Decimal("-800.00"))]
+    return ab.Registration(date=DAY, description="Lohn", lines=lines, reference="payroll-1")
+
+
+def entries(sandbox: Any, settings: dict[str, Any]) -> int:
+    if sandbox.backend == "runmyaccounts":
+        return len(sandbox.books(settings["tenant"]).gl)
+    return len(sandbox.company(settings["company"]).registrations)
+
+
+@pytest.mark.parametrize("backend", ["runmyaccounts", "multiregnskab", "multiregnskab-s2s"])
+async def test_fifty_tenants_on_one_sandbox_keep_their_own_customers_and_journal(backend: str) -> None:
+    async with sandboxes.create(backend) as sandbox:
+        tenants = {f"tenant-{i:02d}": sandbox.add_tenant(f"tenant-{i:02d}") for i in range(50)}
+
+        async def work(name: str, settings: dict[str, Any]) -> set[str]:
+            async with connect(sandbox, settings) as ledger:
+                await ledger.customers.upsert(customer(f"{name} AG", number="K-4711"))  # one number, every tenant
+                await ledger.registrations.submit(payroll(backend))  # one reference, every tenant
+                if ledger.supports(ab.Capability.REGISTRATION_LOOKUP):
+                    assert await ledger.registrations.find("payroll-1", date=DAY) is not None
+                return {c.name async for c in ledger.customers.list() if c.number == "K-4711"}
+
+        seen = await asyncio.gather(*(work(name, settings) for name, settings in tenants.items()))
+        for name, names_seen in zip(tenants, seen, strict=True):
+            assert names_seen == {f"{name} AG"}, name
+            assert entries(sandbox, tenants[name]) == 1, name  # booked in its own books: no tenant saw another's

@@ -216,6 +216,15 @@ async def test_bank_transactions_are_pulled_by_date_window(books: Books) -> None
     assert await books.batch("bank_transactions", account="1020") == []
 
 
+async def test_identical_items_without_an_id_are_each_delivered(books: Books) -> None:
+    coffee = ab.BankTransaction(account="1020", date=TODAY, amount=Decimal("-4.50"), text="Café")
+    books.store.bank_transactions.extend([coffee, coffee])  # a backend that gives its bank lines no id
+    assert await books.batch("bank_transactions", account="1020") == [coffee, coffee]
+    books.store.bank_transactions.append(coffee)  # a third one of the same day
+    assert await books.batch("bank_transactions", account="1020") == [coffee]
+    assert await books.batch("bank_transactions", account="1020") == []
+
+
 # --- the checkpoint and the journal -------------------------------------------------------------------------------
 
 

@@ -522,3 +522,15 @@ async def test_the_default_ledger_key_is_the_same_with_or_without_the_default_po
         async with ab.connect("runmyaccounts", tenant="muster", api_key="k", base_url=base_url) as rma:
             keys.add(ledger_key(rma))
     assert keys == {"runmyaccounts|rma.example/api/latest/clients|tenant=muster"}
+
+
+async def test_an_invoice_without_status_and_one_marked_open_are_the_same_item(
+    ledger: ab.Ledger, journal: SqliteJournal
+) -> None:
+    bill = invoice(0, "K-0000")
+    assert bill.status is None
+    first = await ab.push(ledger, [customer(0), bill], journal=journal)
+    spy = Spy(ledger)
+    again = await ab.push(ledger, [customer(0), attrs.evolve(bill, status=ab.InvoiceStatus.OPEN)], journal=journal)
+    assert [o.outcome for o in first.outcomes] == ["created"] * 2
+    assert [o.outcome for o in again.outcomes] == ["skipped"] * 2 and spy.calls == []

@@ -55,3 +55,19 @@ async def test_registration_found_by_reference_and_resend_returns_it() -> None:
         assert await ledger.registrations.submit(registration) == first
         with pytest.raises(ab.ValidationError):
             await ledger.registrations.find("")
+
+
+async def test_amounts_come_back_in_the_currency_scale_like_the_real_backends() -> None:
+    async with ab.connect("memory") as ledger:
+        await ledger.customers.upsert(ab.Customer(number="K-1", name="Muster AG"))
+        await ledger.invoices.create(invoice("R-1"))
+        assert str((await ledger.invoices.get("R-1")).paid_amount) == "0.00"
+        paid = await ledger.payments.create(ab.Payment(invoice_number="R-1", date=DAY, amount=Decimal(100)))
+        assert str(paid.amount) == "100.00"
+        assert [str(p.amount) async for p in ledger.payments.list()] == ["100.00"]
+        assert str((await ledger.invoices.get("R-1")).paid_amount) == "100.00"
+        sent = [ab.BankTransaction(account="1020", date=DAY, amount=Decimal("-5")),
+                ab.BankTransaction(account="1020", date=DAY, amount=Decimal("0.125"))]  # fmt: skip
+        await ledger.bank_transactions.submit(sent)
+        listed = [str(t.amount) async for t in ledger.bank_transactions.list()]
+        assert listed == ["-5.00", "0.125"]  # finer than a cent: kept, never rounded away

@@ -143,9 +143,30 @@ async def test_a_create_whose_status_change_failed_is_opened_by_sending_it_again
     sandbox: SmallInvoiceSandbox, ledger: ab.Ledger
 ) -> None:
     sandbox.fail_next(500, count=8, path="/change-status", method="PATCH")  # more than every attempt
-    with pytest.raises(ab.AccountingError):
-        await ledger.invoices.create(invoice("R-1"))
+    with pytest.raises(ab.WriteOutcomeUnknown, match=r"still a draft.*send the same invoice again") as info:
+        await ledger.invoices.create(invoice("R-1"))  # the caller hears what is left behind and how to finish it
+    assert info.value.reference == "R-1"
     assert [i["status"] for i in sandbox.invoices.values()] == ["DR"]  # created, still a draft
     sandbox.scripted_faults.clear()
     again = await ledger.invoices.create(invoice("R-1"))
     assert again.status is ab.InvoiceStatus.OPEN and len(sandbox.invoices) == 1
+
+
+async def test_a_5xx_after_the_create_landed_gives_one_open_invoice(
+    sandbox: SmallInvoiceSandbox, ledger: ab.Ledger
+) -> None:
+    sandbox.garble_next(status=502, path="/receivables/invoices", method="POST")  # performed, then a 502
+    created = await ledger.invoices.create(invoice("R-1"))
+    assert created.status is ab.InvoiceStatus.OPEN and len(sandbox.invoices) == 1
+    assert len(requests(sandbox, "POST", "/receivables/invoices")) == 1  # the look-up found it: not sent again
+
+
+async def test_concurrent_creates_of_one_number_with_other_content_give_one_invoice_and_conflicts(
+    sandbox: SmallInvoiceSandbox, ledger: ab.Ledger
+) -> None:
+    days = [dt.date(2024, 5, day) for day in (1, 2, 3)]
+    results = await asyncio.gather(
+        *(ledger.invoices.create(invoice("R-1", issue_date=day)) for day in days), return_exceptions=True
+    )
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "Conflict", "Invoice"]
+    assert len(sandbox.invoices) == 1
