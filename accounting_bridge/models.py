@@ -16,7 +16,7 @@ import enum
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from types import MappingProxyType
+from types import MappingProxyType, MemberDescriptorType
 from typing import Any, TypeVar
 
 import attrs
@@ -256,11 +256,11 @@ def _raise(errors: list[FieldError], model: str) -> None:
 # Most models are built from data that is already right (decoded backend records, callers' own typed values).
 # `_fast_path` gives a class an `__attrs_post_init__` generated from its fields once, at import: exact-type tests
 # of the tagged fields, the text rules as one regex search over all key texts and one over all free texts, and the
-# class's other rules as one expression. Anything it cannot accept at once — a value to normalise, any rule
-# broken — goes to the class's full validation (the original `__attrs_post_init__`), which alone builds the
-# messages, so every rule and every field path stays exactly as it was. A new rule goes into both places: the
-# class's `__attrs_post_init__` (its message) and its `rules` expression here; `tests/core/test_models_fast.py`
-# checks on a table of odd values that both decide alike.
+# class's other rules as one expression (and `_fast_init` gives it an `__init__` that sets fields cheaper).
+# Anything it cannot accept at once — a value to normalise, any rule broken — goes to the class's full validation
+# (the original `__attrs_post_init__`), which alone builds the messages, so every rule and every field path stays
+# exactly as it was. A new rule goes into both places: the class's `__attrs_post_init__` (its message) and its
+# `rules` expression here; `tests/core/test_models_fast.py` checks on a table of odd values that both decide alike.
 
 
 def _fast_path(
@@ -281,9 +281,44 @@ def _fast_path(
         fast.__qualname__ = f"{cls.__qualname__}.__attrs_post_init__"
         fast.full_check = full_check  # the complete validation, for tests
         cls.__attrs_post_init__ = fast  # type: ignore[attr-defined]
+        init = _fast_init(cls, namespace)
+        if init is not None:
+            cls.__init__ = init  # type: ignore[misc]
         return cls
 
     return install
+
+
+def _fast_init(cls: type[Any], namespace: dict[str, Any]) -> Any:
+    """attrs' `__init__`, but each field set through its slot's own setter (attrs' frozen `__init__` calls a
+    bound `object.__setattr__` per field, which looks the slot up by name); then `__attrs_post_init__` as before.
+    None where a field needs more than a plain default and a plain converter: the class keeps attrs' own."""
+    params, lines = [], []
+    for field in attrs.fields(cls):
+        slot = cls.__dict__.get(field.name)
+        plain = field.init and field.validator is None and field.alias == field.name
+        if not plain or isinstance(field.default, attrs.Factory) or isinstance(field.converter, attrs.Converter):
+            return None
+        if not isinstance(slot, MemberDescriptorType):
+            return None
+        if field.default is attrs.NOTHING:
+            params.append(field.name)
+        else:
+            namespace[f"_default_{field.name}"] = field.default
+            params.append(f"{field.name}=_default_{field.name}")
+        value = field.name
+        if field.converter is not None:
+            namespace[f"_convert_{field.name}"] = field.converter
+            value = f"_convert_{field.name}({value})"
+        namespace[f"_slot_{field.name}"] = slot.__set__
+        lines.append(f"    _slot_{field.name}(self, {value})")
+    lines.append("    self.__attrs_post_init__()")
+    source = f"def __init__(self, *, {', '.join(params)}):\n" + "\n".join(lines) + "\n"
+    exec(compile(source, f"<accounting_bridge fast init {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    init = namespace.pop("__init__")
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__annotations__ = dict(cls.__init__.__annotations__)
+    return init
 
 
 def _or_empty(name: str) -> str:

@@ -86,7 +86,9 @@ class SmallInvoicePages:
     async def baseline(self, ctx: Context) -> float:
         start = time.perf_counter()
         for offset in range(0, 5000, PAGE):
-            params = {"limit": str(PAGE), "offset": str(offset)}
+            # the very pages the adapter asks for: `with=contact` embeds each invoice's contact (its number is the
+            # invoice's customer_number), which makes every page about 1.7 times as large
+            params = {"with": "contact", "limit": str(PAGE), "offset": str(offset)}
             async with ctx.session.get(f"{self.base}/receivables/invoices", params=params, headers=self.headers) as r:
                 body = await r.read()
             assert len(json.loads(body)["items"]) == PAGE

@@ -4,7 +4,9 @@ A feed reads one pass of changes (`scan`) and remembers what it handed out; on a
 the backend, for a native feed) and returns the checkpoint text to save (the journal stores it as it is).
 
 **Native** (`NativePaymentFeed`: Run my Accounts ``payment_list`` + ``set_as_processed``): the backend keeps, per
-api key, which payments were processed. A pass lists the unprocessed ones; an ack marks those handed out.
+api key, which payments were processed. A pass lists the unprocessed ones; an ack marks those handed out. The
+checkpoint keeps no state of its own (only what the feed is), and it is saved after the marks, never before: a
+process that dies between the two (or between two batches of marks) loses nothing and re-delivers only the unmarked.
 
 **Date windows** (everything else): a pass lists the items dated from the checkpoint's `low` date on; an item whose
 key and content fingerprint are already in the checkpoint is skipped, any other is handed out (new, or changed:

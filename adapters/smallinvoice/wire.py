@@ -135,13 +135,23 @@ def _date(value: Any, what: str) -> _dt.date | None:
         raise ResponseError(f"{what} is not a date: {value!r}", backend=BACKEND) from None
 
 
+def _exact(value: Any, what: str, index: int | None = None) -> Decimal | None:
+    """`_decimal` for decoders: a Decimal as it is, and the field path (``positions[i].what``) only built when
+    a value is refused."""
+    if value.__class__ is Decimal:
+        return value  # type: ignore[no-any-return]
+    return _decimal(value, what if index is None else f"positions[{index}].{what}")
+
+
 def _decoded(build: Any, what: str) -> Any:
     try:
         return build()
     except ValidationError as exc:
-        raise ResponseError(
-            f"the {what} sent by smallinvoice does not fit the model: {exc.message}", backend=BACKEND
-        ) from None
+        raise _does_not_fit(exc, what) from None
+
+
+def _does_not_fit(exc: ValidationError, what: str) -> ResponseError:
+    return ResponseError(f"the {what} sent by smallinvoice does not fit the model: {exc.message}", backend=BACKEND)
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -347,67 +357,85 @@ def encode_invoice(
 
 @from_backend
 def decode_invoice(item: Mapping[str, Any], *, customer_number: str | None = None) -> Invoice:
-    contact = item.get("contact")
+    # Runs for every listed invoice: values are read once, in the order the errors were always reported.
+    get = item.get
+    contact = get("contact")
     if customer_number is None and isinstance(contact, Mapping):
         customer_number = _text(contact.get("number"))
     if customer_number is None:
-        customer_number = _text(item.get("contact_id"))
-    decoded = [_decode_position(p, i) for i, p in enumerate(item.get("positions") or []) if isinstance(p, Mapping)]
-    lines = [line for line in decoded if line is not None]
-    total = _decimal(item.get("total"), "total")
+        customer_number = _text(get("contact_id"))
+    lines = []
+    for index, position in enumerate(get("positions") or []):
+        if isinstance(position, Mapping):
+            line = _decode_position(position, index)
+            if line is not None:
+                lines.append(line)
+    total = _exact(get("total"), "total")
     if not lines:  # only text/header positions: keep the invoice readable, the positions stay in `raw`
         lines = [InvoiceLine(description="(no item positions)", unit_price=total or Decimal(0))]
-    texts = item.get("texts")
+    texts = get("texts")
     first_text = texts[0] if isinstance(texts, list) and texts and isinstance(texts[0], Mapping) else {}
-    number = _text(item.get("number")) or _text(item.get("id"))
-    issue_date = _date(item.get("date"), "date")
+    number = _text(get("number")) or _text(get("id"))
+    issue_date = _date(get("date"), "date")
     if issue_date is None:
         raise ResponseError(f"invoice {number!r} without a date", backend=BACKEND)
-
-    def build() -> Invoice:
+    due_date = _date(get("due"), "due")
+    currency = _text(get("currency"))
+    prices_include_tax = bool(get("vat_included"))
+    title = _text(first_text.get("title"))
+    notes = _text(first_text.get("introduction"))
+    internal_notes = _text(get("notes"))
+    payment_reference = _text(get("isr_reference_number"))
+    status = neutral_status(get("status"))
+    paid_amount = _exact(get("total_paid"), "total_paid")
+    try:
         return Invoice(
             number=number or "",
             customer_number=customer_number,
             issue_date=issue_date,
-            due_date=_date(item.get("due"), "due"),
-            currency=_text(item.get("currency")),
+            due_date=due_date,
+            currency=currency,
             lines=lines,
-            prices_include_tax=bool(item.get("vat_included")),
-            title=_text(first_text.get("title")),
-            notes=_text(first_text.get("introduction")),
-            internal_notes=_text(item.get("notes")),
-            payment_reference=_text(item.get("isr_reference_number")),
-            status=neutral_status(item.get("status")),
+            prices_include_tax=prices_include_tax,
+            title=title,
+            notes=notes,
+            internal_notes=internal_notes,
+            payment_reference=payment_reference,
+            status=status,
             total=total,
-            paid_amount=_decimal(item.get("total_paid"), "total_paid"),
-            id=_text(item.get("id")),
+            paid_amount=paid_amount,
+            id=_text(get("id")),
             raw=item,
         )
-
-    result: Invoice = _decoded(build, "invoice")
-    return result
+    except ValidationError as exc:
+        raise _does_not_fit(exc, "invoice") from None
 
 
 def _decode_position(position: Mapping[str, Any], index: int) -> InvoiceLine | None:
-    if position.get("type", c.POSITION_TYPE) != c.POSITION_TYPE:
+    get = position.get
+    if get("type", c.POSITION_TYPE) != c.POSITION_TYPE:
         return None
-    discount = _decimal(position.get("discount_rate"), f"positions[{index}].discount_rate")
-    unit_id = position.get("unit_id")
-
-    def build() -> InvoiceLine:
+    discount = _exact(get("discount_rate"), "discount_rate", index)
+    unit_id = get("unit_id")
+    name = get("name")
+    description = get("description")
+    note = _text(description) if name else None
+    unit_price = _exact(get("price"), "price", index) or Decimal(0)
+    quantity = _exact(get("amount"), "amount", index) or Decimal(0)
+    tax_rate = _exact(get("vat"), "vat", index)
+    try:
         return InvoiceLine(
-            description=str(position.get("name") or position.get("description") or "-"),
-            note=_text(position.get("description")) if position.get("name") else None,
-            unit_price=_decimal(position.get("price"), f"positions[{index}].price") or Decimal(0),
-            quantity=_decimal(position.get("amount"), f"positions[{index}].amount") or Decimal(0),
-            tax_rate=_decimal(position.get("vat"), f"positions[{index}].vat"),
-            discount_percent=discount if discount and position.get("discount_type", "P") == "P" else None,
-            item_number=_text(position.get("number")),
+            description=str(name or description or "-"),
+            note=note,
+            unit_price=unit_price,
+            quantity=quantity,
+            tax_rate=tax_rate,
+            discount_percent=discount if discount and get("discount_type", "P") == "P" else None,
+            item_number=_text(get("number")),
             unit=None if unit_id is None else str(unit_id),
         )
-
-    result: InvoiceLine = _decoded(build, "invoice position")
-    return result
+    except ValidationError as exc:
+        raise _does_not_fit(exc, "invoice position") from None
 
 
 # --- payments ----------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from accounting_bridge.adapters.runmyaccounts.sandbox import RmaSandbox
 from accounting_bridge.adapters.smallinvoice.sandbox import SmallInvoiceSandbox
 
 import accounting_bridge as ab
-from accounting_bridge.sync import pull
+from accounting_bridge.sync import SqliteJournal, pull
 
 
 class Crash(Exception):
@@ -77,6 +77,24 @@ async def test_rma_payments_come_from_the_native_feed_marked_processed_on_ack(rm
     assert await unprocessed(ledger) == [late[0].id]  # the ack marked what was handed out
     assert [p.id for p in await read_all(ledger, "payments", journal, "rma")] == [late[0].id]
     assert await read_all(ledger, "payments", journal, "rma") == []
+
+
+class DiesBeforeSaving(SqliteJournal):
+    """A journal whose process "dies" after the backend was told, before the checkpoint is written."""
+
+    async def save_checkpoint(self, feed: str, value: str) -> None:
+        raise Crash
+
+
+async def test_rma_native_feed_dying_between_marking_and_saving_loses_nothing(rma: ab.Ledger, tmp_path: Path) -> None:
+    path = tmp_path / "sync.sqlite3"
+    seeded = [p.id async for p in rma.payments.list()]
+    with pytest.raises(Crash):
+        async with DiesBeforeSaving(path) as journal, pull(rma, "payments", journal=journal, feed="rma") as changes:
+            assert [p.id async for p in changes] == seeded  # handled; the clean exit marks them, then "dies"
+    assert await unprocessed(rma) == []  # the marks are the feed's state on the backend: the checkpoint holds none
+    paid = await rma.payments.create(ab.Payment(invoice_number="RE-5002", date=_dt.date.today(), amount=Decimal("1")))
+    assert [p.id for p in await read_all(rma, "payments", path, "rma")] == [paid.id]
 
 
 async def test_rma_payments_by_date_window_when_asked(rma: ab.Ledger, tmp_path: Path) -> None:
