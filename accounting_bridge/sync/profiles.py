@@ -8,6 +8,7 @@ it is: ``{"env": "VAR"}`` values are resolved there too, inline secrets are acce
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
@@ -129,7 +130,9 @@ def _profile(name: str, table: Any, origin: str | None) -> Profile:
         raise _error(origin, f'profile {name!r} must be a table with backend = "..." and its settings')
     backend = table.get(BACKEND)
     if not isinstance(backend, str) or not backend:
-        raise _error(origin, f'profile {name!r}: backend = "..." (the adapter\'s name) is missing')
+        typo = difflib.get_close_matches(BACKEND, [str(key) for key in table if key != BACKEND], n=1, cutoff=0.7)
+        hint = f" (is `{typo[0]}` meant to be `backend`?)" if typo else ""
+        raise _error(origin, f'profile {name!r}: backend = "..." (the adapter\'s name) is missing{hint}')
     sandbox = table.get(SANDBOX, False)
     if not isinstance(sandbox, bool):
         raise _error(origin, f"profile {name!r}: sandbox must be true or false")

@@ -157,3 +157,9 @@ def test_secret_settings_are_declared_once_per_adapter() -> None:
     assert secrets["multiregnskab"] == {"password"}
     assert secrets["multiregnskab-s2s"] == {"api_key"}
     assert secrets["memory"] == frozenset()
+
+
+def test_a_misspelt_backend_key_is_named_as_the_likely_typo() -> None:
+    with pytest.raises(ab.ConfigurationError) as caught:
+        load_profiles({"acme": {"backnd": "memory"}})
+    assert "`backnd` meant to be `backend`" in caught.value.message
