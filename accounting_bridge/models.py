@@ -283,10 +283,13 @@ def _fast_path(
         cls.__attrs_post_init__ = fast  # type: ignore[attr-defined]
         init = _fast_init(cls, namespace)
         if init is not None:
-            cls.__init__ = init  # type: ignore[misc]
+            cls.__init__ = init  # type: ignore[method-assign]
         return cls
 
     return install
+
+
+_FACTORY: type[Any] = type(attrs.Factory(list))  # the class of `attrs.Factory(...)` (a function in the stubs)
 
 
 def _fast_init(cls: type[Any], namespace: dict[str, Any]) -> Any:
@@ -297,7 +300,7 @@ def _fast_init(cls: type[Any], namespace: dict[str, Any]) -> Any:
     for field in attrs.fields(cls):
         slot = cls.__dict__.get(field.name)
         plain = field.init and field.validator is None and field.alias == field.name
-        if not plain or isinstance(field.default, attrs.Factory) or isinstance(field.converter, attrs.Converter):
+        if not plain or isinstance(field.default, _FACTORY) or isinstance(field.converter, attrs.Converter):
             return None
         if not isinstance(slot, MemberDescriptorType):
             return None

@@ -22,10 +22,13 @@ class Tenants:
             "200 tenants × 5 reads on one session vs raw aiohttp",
             "≤ 1.6×",
             lambda v: v <= 1.6,
-            why="Each read is tiny (3 customers), so fixed per-request work dominates: the transport "
-            "(`transport/http.py` `_send_once`: deadline scope, per-attempt timeout, limiter `acquire`, whose "
-            "`max_concurrency` rebuilds the cap from a weak dictionary on every request) and decoding 3 models; "
-            "`ab.connect` + close per tenant is no longer a visible cost.",
+            why="Each read is tiny (3 customers, 0.8 kB), so fixed per-read work decides; the client's CPU per read "
+            "(`time.process_time`, one ledger, quiet machine) is about 150 µs against raw aiohttp's 70 µs. The "
+            "transport itself is now about 15 µs over raw aiohttp per request (tenacity's set-up, 30 µs, only "
+            "runs once a first attempt failed; the limiter's cap is cached). The rest is the Run my Accounts read "
+            "path: `_check_body` (one JSON parse with Decimal, 6 µs) and `wire.decode_customer` for 3 customers "
+            "(15 µs), the async-generator and ledger plumbing, and a new credential per tenant (`ab.connect` "
+            "with a key not seen before: about 85 µs, a new limiter and redactor, against 30 µs warm).",
         )
     ]
 
@@ -111,9 +114,9 @@ class BuildInvoices:
             "build 10,000 `Invoice`s (3 lines) + `to_dict` vs building the same JSON-ready dicts (every field) by hand",
             "≤ 3×",
             lambda v: v <= 3,
-            why="What is left is mostly attrs' own frozen `__init__` (every field set through `object.__setattr__`, "
-            "about 0.9 µs per line before any check) and the 52-key output; the compiled checks cost about 0.6 µs "
-            "per line and 1 µs per invoice.",
+            why="What is left is construction: an `InvoiceLine` costs about 1.1 µs (10 keyword arguments set "
+            "through their slots, 0.35 µs of compiled checks) and an `Invoice` 1.9 µs; `to_dict` itself is about "
+            "as fast as building the same 52-key dicts by hand.",
         )
     ]
     count = 10_000

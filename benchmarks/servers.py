@@ -83,6 +83,11 @@ async def serve(quick: bool) -> None:
             value = sandbox.request_count(method=command.get("method"), path=command.get("path"))
         elif command["op"] == "rate_limited":
             value = sandbox.rate_limited
+        elif command["op"] == "clear_invoices":  # back to the seeded books (contacts stay)
+            books = sandbox.books()
+            books.invoices.clear()
+            books.payments.clear()
+            value = None
         else:
             value = None
         print(json.dumps({"value": value}), flush=True)

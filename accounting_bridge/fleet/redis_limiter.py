@@ -56,7 +56,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local s = KEYS[1]
 local reset_at = tonumber(redis.call('HGET', s, 'reset_at'))
 if reset_at and now >= reset_at then
-  redis.call('HDEL', s, 'remaining', 'reset_at')
+  redis.call('HDEL', s, 'remaining', 'reset_at', 'debt')
   redis.call('HSET', s, 'forgot_at', redis.call('HINCRBY', s, 'seen', 1))
   reset_at = nil
 end
@@ -109,8 +109,14 @@ local held = tonumber(redis.call('HGET', s, 'remaining'))
 local from = tonumber(redis.call('HGET', s, 'figure_from')) or 0
 local forgot = tonumber(redis.call('HGET', s, 'forgot_at')) or 0
 if held == nil and tonumber(ARGV[2]) < forgot then
-  -- an answer to a request let through before the window was forgotten: it may describe the window that is over
+  -- an answer to a request let through before the window was forgotten: it may describe the window that is over,
+  -- or the server counted it in the new one after the probe: the new figure is lowered by it (debt)
+  redis.call('HINCRBY', s, 'debt', 1)
 elseif held == nil or tonumber(ARGV[2]) >= from then
+  if held == nil then
+    budget = math.max(budget - (tonumber(redis.call('HGET', s, 'debt')) or 0), 0)
+    redis.call('HDEL', s, 'debt')
+  end
   redis.call('HSET', s, 'remaining', budget, 'figure_from', obs)
   if reset_at then redis.call('HSET', s, 'reset_at', reset_at) else redis.call('HDEL', s, 'reset_at') end
 else

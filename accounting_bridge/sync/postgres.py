@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigurationError, FieldError, ValidationError
 from .journal import Claim, Decision, ItemKey, JournalRow, JournalState, ResolveOutcome
@@ -90,6 +90,19 @@ def _state(value: JournalState | str) -> JournalState:
         raise ValidationError(FieldError("state", f"{value!r} is not one of: {choices}")) from None
 
 
+def _url_secrets(url: str) -> list[str]:
+    """The URL's password (as written and decoded) and secret query values, parsed leniently (a malformed URL too):
+    what an error text must never show."""
+    rest = url.split("://", 1)[-1]
+    userinfo = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[0]
+    found = [userinfo.partition(":")[2]]
+    query = rest.partition("?")[2]
+    found += [value for name, value in parse_qsl(query, keep_blank_values=True) if "pass" in name or "key" in name]
+    found += [part.partition("=")[2] for part in query.split("&") if "pass" in part.partition("=")[0]]
+    found += [unquote(value) for value in found]
+    return sorted({value for value in found if value}, key=len, reverse=True)
+
+
 def _where(item: ItemKey) -> tuple[str, str, str]:
     return item.ledger, item.kind, item.key
 
@@ -110,8 +123,12 @@ class PostgresJournal:
         self._runs: set[str] = set()
 
     def __repr__(self) -> str:
-        parts = urlsplit(self._url)
-        return f"PostgresJournal(<{parts.scheme}://{parts.hostname or ''}{parts.path}>, schema={self.schema!r})"
+        try:
+            parts = urlsplit(self._url)
+            shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+        except ValueError:
+            shown = f"{self._url.split('://', 1)[0]}://?"  # not even a URL: nothing of it is shown
+        return f"PostgresJournal(<{shown}>, schema={self.schema!r})"
 
     def _sql(self, text: str) -> str:
         return text.replace("{schema}", self.schema)
@@ -158,8 +175,11 @@ class PostgresJournal:
         await self.close()
 
     def _error(self, exc: BaseException) -> ConfigurationError:
-        # psycopg's messages name the host and database, never the password
-        return ConfigurationError(f"journal {self!r}: {type(exc).__name__}: {str(exc).strip()[:300]}")
+        # psycopg names the host and database; a URL libpq cannot parse may be quoted, password included
+        text = str(exc).strip()
+        for secret in _url_secrets(self._url):
+            text = text.replace(secret, "***")
+        return ConfigurationError(f"journal {self!r}: {type(exc).__name__}: {text[:300]}")
 
     async def _migrate(self, connection: AsyncConnection[tuple[Any, ...]]) -> None:
         import psycopg
@@ -262,12 +282,11 @@ class PostgresJournal:
             return Claim(Decision.SKIP if same else Decision.CONFLICT, found)
         if state is JournalState.CONFLICT or (state in (JournalState.SENT, JournalState.UNKNOWN) and not same):
             return Claim(Decision.CONFLICT, found)
-        if state in (JournalState.SENT, JournalState.UNKNOWN):
+        if state in (JournalState.SENT, JournalState.UNKNOWN):  # `updated_at` stays: when it may have been sent
             await c.execute(
-                self._sql("UPDATE {schema}.items SET owner = %s, updated_at = %s "
-                          "WHERE ledger = %s AND kind = %s AND key = %s"),
-                (owner, _now(), *_where(item)),
-            )  # fmt: skip
+                self._sql("UPDATE {schema}.items SET owner = %s WHERE ledger = %s AND kind = %s AND key = %s"),
+                (owner, *_where(item)),
+            )
             return Claim(Decision.RESOLVE, await self._select(c, item))
         await c.execute(  # pending (never sent) or failed (did not land): send, with this content
             self._sql("UPDATE {schema}.items SET owner = %s, state = %s, content_hash = %s, updated_at = %s "
@@ -334,10 +353,11 @@ class PostgresJournal:
                 raise ValidationError(FieldError("key", f"no journal row for {key}"))
             if found.owner is not None and await self._alive(c, found.owner):
                 raise ConfigurationError(f"journal row {key} is being worked on by a live push; resolve it later")
-            await c.execute(
-                self._sql("UPDATE {schema}.items SET state = %s, owner = NULL, last_error = NULL, updated_at = %s "
+            await c.execute(  # absent: no backend id any more (what the next push sends gets its own)
+                self._sql("UPDATE {schema}.items SET state = %s, owner = NULL, last_error = NULL, updated_at = %s, "
+                          "backend_id = CASE WHEN %s THEN backend_id END "
                           "WHERE ledger = %s AND kind = %s AND key = %s"),
-                (state.value, _now(), *_where(key)),
+                (state.value, _now(), outcome == "done", *_where(key)),
             )  # fmt: skip
             updated = await self._select(c, key)
             assert updated is not None

@@ -15,7 +15,8 @@ them yet), a 429 means 0, and a figure replaces the one held only when the reque
 the held figure arrived (so the server computed it later); a response overtaken by a newer one (answers arrive out
 of order) may only lower the budget. So the budget can rise within a window when the server says so, but a stale
 higher figure never hands out slots the server no longer has. When the known `Reset` has passed, the window is
-forgotten and the next request is a probe again. `X-Rate-Limit-Reset` is read by `parse_rate_headers` (see the rule
+forgotten and the next request is a probe again (an answer to a request let through before that cannot bring the
+old window's figure back). `X-Rate-Limit-Reset` is read by `parse_rate_headers` (see the rule
 there: seconds from now, or a Unix time when it is that large).
 
 Waiting: `acquire(max_wait=...)` never sleeps past `max_wait`. A known reset further away than that is raised at
@@ -164,6 +165,7 @@ class RateLimiter:
         self._reset_at: float | None = None
         self._observed = 0  # windows observed so far
         self._figure_from = 0  # number of the observation that set `_remaining` last (compared with `Ticket.seen`)
+        self._forgot_at = 0  # number of the observation at which the last window that ended was forgotten
         self._probing = False
         self._in_flight = 0
         # One future per parked caller, oldest first; empty whenever nobody waits.
@@ -279,6 +281,8 @@ class RateLimiter:
         now = self._clock()
         if self._reset_at is not None and now >= self._reset_at:
             self._remaining, self._reset_at = None, None  # the window is over: learn the next one
+            self._observed += 1
+            self._forgot_at = self._observed  # tickets issued before may not bring the old figure back
         if self._headers_seen is False or self._remaining != 0:
             return None
         if self._reset_at is None:
@@ -358,7 +362,9 @@ class RateLimiter:
         budget = 0 if status == 429 else max(window.remaining - self._in_flight, 0)
         reset_at = None if window.reset is None else now + window.reset
         held = self._remaining
-        if held is None or ticket.seen >= self._figure_from:  # nothing held, or this answer is newer
+        if held is None and ticket.seen < self._forgot_at:
+            pass  # a request let through before the window was forgotten: its answer may describe the old one
+        elif held is None or ticket.seen >= self._figure_from:  # nothing held, or this answer is newer
             self._remaining, self._figure_from = budget, self._observed
             self._reset_at = reset_at
         else:  # overtaken by a newer answer: it may only lower the budget

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 from collections.abc import AsyncIterator, Sequence
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
 import attrs
@@ -35,13 +35,12 @@ from accounting_bridge.models import (
     Registration,
     RegistrationRef,
 )
+from accounting_bridge.money import at_scale, scale_of
 from accounting_bridge.settings import CommonSettings
 from accounting_bridge.testing import minimal_pdf
 from accounting_bridge.transport.http import Response
 
 __all__ = ["MemoryAdapter", "MemorySettings", "MemoryStore"]
-
-CENT = Decimal("0.01")
 
 
 @attrs.define
@@ -177,7 +176,7 @@ class MemoryAdapter(AdapterBase):
             )
         net, tax = _totals(invoice)
         stored = attrs.evolve(
-            invoice,
+            _at_scale(invoice),
             customer=None,
             customer_number=customer_number,
             status=_created_status(invoice),
@@ -207,7 +206,7 @@ class MemoryAdapter(AdapterBase):
             status = InvoiceStatus.OVERDUE
         else:
             status = InvoiceStatus.OPEN
-        return attrs.evolve(invoice, status=status, paid_amount=in_cents(paid))
+        return attrs.evolve(invoice, status=status, paid_amount=at_scale(paid, invoice.currency))
 
     # --- payments ----------------------------------------------------------------------------------------------
 
@@ -227,7 +226,9 @@ class MemoryAdapter(AdapterBase):
             )
         if payment.kind is not PaymentKind.PAYMENT and not payment.account:
             raise ValidationError(FieldError("account", f"a {payment.kind.value} needs an account"), backend=self.name)
-        stored = attrs.evolve(payment, amount=in_cents(payment.amount), id=self.store.next_id(), raw=to_dict(payment))
+        currency = payment.currency or self.store.invoices[payment.invoice_number].currency
+        amount = at_scale(payment.amount, currency)
+        stored = attrs.evolve(payment, amount=amount, id=self.store.next_id(), raw=to_dict(payment))
         self.store.payments.append(stored)
         return stored
 
@@ -242,7 +243,8 @@ class MemoryAdapter(AdapterBase):
 
     async def submit_bank_transactions(self, transactions: Sequence[BankTransaction]) -> list[BankTransaction]:
         stored = [
-            attrs.evolve(t, amount=in_cents(t.amount), id=self.store.next_id(), raw=to_dict(t)) for t in transactions
+            attrs.evolve(t, amount=at_scale(t.amount, t.currency), id=self.store.next_id(), raw=to_dict(t))
+            for t in transactions
         ]
         self.store.bank_transactions.extend(stored)
         return stored
@@ -321,31 +323,32 @@ _KEYS: dict[type, str] = {Customer: "number", Invoice: "number", Payment: "invoi
 
 
 def _totals(invoice: Invoice) -> tuple[Decimal, Decimal]:
-    """Net and tax rounded to cents; with `prices_include_tax` the tax is taken out of the gross prices."""
+    """Net and tax rounded to the currency's scale per line, half up; with `prices_include_tax` the tax is taken
+    out of the gross prices."""
+    unit = Decimal(1).scaleb(-scale_of(invoice.currency))
     net = Decimal(0)
     tax = Decimal(0)
     for line in invoice.lines:
-        amount = line.net_amount.quantize(CENT, ROUND_HALF_UP)
+        amount = line.net_amount.quantize(unit, ROUND_HALF_UP)
         rate = (line.tax_rate or Decimal(0)) / Decimal(100)
         if invoice.prices_include_tax:
-            line_tax = (amount - amount / (1 + rate)).quantize(CENT, ROUND_HALF_UP)
+            line_tax = (amount - amount / (1 + rate)).quantize(unit, ROUND_HALF_UP)
             net += amount - line_tax
         else:
-            line_tax = (amount * rate).quantize(CENT, ROUND_HALF_UP)
+            line_tax = (amount * rate).quantize(unit, ROUND_HALF_UP)
             net += amount
         tax += line_tax
     tax += sum((t.amount for t in invoice.tax_lines), Decimal(0))
-    return net, tax
+    return at_scale(net, invoice.currency), at_scale(tax, invoice.currency)
 
 
-def in_cents(amount: Decimal) -> Decimal:
-    """An amount at the currency's scale, as the real backends hand amounts back (``100`` → ``100.00``); digits
-    finer than a cent are kept, never rounded away."""
-    try:
-        cents = amount.quantize(CENT)
-    except InvalidOperation:  # more digits than the context holds: left as it is
-        return amount
-    return cents if cents == amount else amount
+def _at_scale(invoice: Invoice) -> Invoice:
+    """The invoice as the real backends hand it back: prices and tax lines at the currency's scale (``150`` →
+    ``150.00``), finer digits kept (see `accounting_bridge.money`)."""
+    currency = invoice.currency
+    lines = [attrs.evolve(line, unit_price=at_scale(line.unit_price, currency)) for line in invoice.lines]
+    taxes = [attrs.evolve(t, amount=at_scale(t.amount, currency)) for t in invoice.tax_lines]
+    return attrs.evolve(invoice, lines=lines, tax_lines=taxes)
 
 
 def _created_status(invoice: Invoice) -> InvoiceStatus:

@@ -33,6 +33,7 @@ from accounting_bridge.models import (
     Registration,
     received_from_backend,
 )
+from accounting_bridge.money import at_scale
 from accounting_bridge.transport.auth import Token
 
 __all__ = [
@@ -171,14 +172,16 @@ def _grouped(whole: str, sep: str) -> bool:
     return re.fullmatch(r"\d{1,3}(?:" + re.escape(sep) + r"\d{3})+", whole) is not None
 
 
-def _money(data: Mapping[str, Any], key: str, what: str) -> Decimal | None:
+def _money(data: Mapping[str, Any], key: str, what: str, currency: str | None = None) -> Decimal | None:
+    """The amount at `key` at the currency's scale (``"1250"`` and a JSON ``1250`` → ``1250.00``; finer digits kept,
+    see `accounting_bridge.money`)."""
     value = data.get(key)
     if value is None or value == "":
         return None
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
-        return Decimal(value)  # tolerate a JSON number
+        return at_scale(Decimal(value), currency)  # tolerate a JSON number
     try:
-        return parse_money(value)
+        return at_scale(parse_money(value), currency)
     except MoneyFormatError:
         raise ResponseError(f"{what}: unreadable amount in {key!r}", backend=BACKEND) from None
 
@@ -576,11 +579,11 @@ def decode_bank_posting(data: Mapping[str, Any], *, account: str, currency: str 
     day = _date(data, "bankDate", "bank posting")
     if day is None:
         raise ResponseError("bank posting without bankDate", backend=BACKEND)
-    amount = _money(data, "bankAmount", "bank posting")
+    amount = _money(data, "bankAmount", "bank posting", currency)
     return BankTransaction(
         account=account,
         date=day,
-        amount=amount if amount is not None else Decimal(0),
+        amount=amount if amount is not None else at_scale(Decimal(0), currency),
         currency=currency,
         text=_text(data, "bankText"),
         counterparty=_text(data, "extraBankText"),

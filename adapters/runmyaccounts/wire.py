@@ -42,6 +42,7 @@ from accounting_bridge.models import (
     TaxLine,
     from_backend,
 )
+from accounting_bridge.money import at_scale, at_scale_or_none
 
 BACKEND = "runmyaccounts"
 
@@ -524,15 +525,9 @@ CENT = Decimal("0.01")
 FINER_THAN_CENTS = "has more than two decimals; Run my Accounts books whole cents: round it before sending"
 
 
-def in_cents(value: Decimal) -> Decimal:
-    """An amount read from RMA at the currency's scale (``"300.0"`` → ``300.00``); digits finer than a cent, which
-    RMA never books, are kept rather than rounded away."""
-    cents = value.quantize(CENT)
-    return cents if cents == value else value
-
-
-def _opt_cents(value: Decimal | None) -> Decimal | None:
-    return None if value is None else in_cents(value)
+#: An amount read from RMA at the currency's scale (``"300.0"`` → ``300.00``), finer digits kept: the core rule
+#: of `accounting_bridge.money` (this name is what `records` imports).
+in_cents = at_scale
 
 
 def income_amount(line: InvoiceLine) -> Decimal:
@@ -655,13 +650,13 @@ def encode_invoice(
     return tree
 
 
-def _line_from_part(part: Mapping[str, Any], index: int) -> InvoiceLine:
+def _line_from_part(part: Mapping[str, Any], index: int, currency: str | None = None) -> InvoiceLine:
     number = text(part.get("partnumber"))
     account = text(part.get("income_accno"))
     discount = _opt_decimal(part.get("discount"), f"parts[{index}].discount")
     return InvoiceLine(
         description=text(part.get("description")) or number or "-",
-        unit_price=parse_decimal(part.get("sellprice", "0"), f"parts[{index}].sellprice"),
+        unit_price=at_scale(parse_decimal(part.get("sellprice", "0"), f"parts[{index}].sellprice"), currency),
         quantity=parse_decimal(part.get("quantity", "1"), f"parts[{index}].quantity"),
         item_number=number,
         account=account if account not in (None, "0") else None,
@@ -683,25 +678,30 @@ def decode_invoice(tree: Mapping[str, Any], *, today: _dt.date | None = None) ->
     if issue is None:
         raise _bad(f"invoice {number!r} without transdate")
     due = parse_date(tree.get("duedate"), "duedate")
+    currency = text(tree.get("currency"))
     lines: list[InvoiceLine] = []
     for index, part in enumerate(nested(tree, "parts", "part")):
-        lines.append(_line_from_part(part, index))
+        lines.append(_line_from_part(part, index, currency))
     for index, entry in enumerate(nested(tree, "incomeentries", "incomeentry")):
         account = text(entry.get("income_accno"))
+        amount = parse_decimal(entry.get("amount"), f"incomeentries[{index}].amount")
         lines.append(
             InvoiceLine(
                 description=text(entry.get("description")) or f"Konto {account}",
-                unit_price=parse_decimal(entry.get("amount"), f"incomeentries[{index}].amount"),
+                unit_price=at_scale(amount, currency),
                 account=account,
             )
         )
     tax_lines = [
-        TaxLine(account=text(e.get("tax_accno")) or "", amount=parse_decimal(e.get("amount"), "taxentry.amount"))
+        TaxLine(
+            account=text(e.get("tax_accno")) or "",
+            amount=at_scale(parse_decimal(e.get("amount"), "taxentry.amount"), currency),
+        )
         for e in nested(tree, "taxentries", "taxentry")
     ]
-    total = _opt_cents(_opt_decimal(tree.get("amount"), "amount"))
-    net = _opt_cents(_opt_decimal(tree.get("netamount"), "netamount"))
-    paid = _opt_cents(_opt_decimal(tree.get("paid"), "paid"))
+    total = at_scale_or_none(_opt_decimal(tree.get("amount"), "amount"), currency)
+    net = at_scale_or_none(_opt_decimal(tree.get("netamount"), "netamount"), currency)
+    paid = at_scale_or_none(_opt_decimal(tree.get("paid"), "paid"), currency)
     if not lines:
         # List responses may omit the positions: one summary line keeps the model valid; `raw` has the rest.
         lines.append(
@@ -728,7 +728,7 @@ def decode_invoice(tree: Mapping[str, Any], *, today: _dt.date | None = None) ->
             due_date=due if due is None or due >= issue else issue,
             customer_number=customer_number,
             customer=customer,
-            currency=text(tree.get("currency")),
+            currency=currency,
             lines=lines,
             tax_lines=tax_lines,
             kind=InvoiceKind.CREDIT_NOTE if gross_sign < 0 else InvoiceKind.INVOICE,
@@ -899,14 +899,15 @@ def decode_payment(
     if date is None:
         raise _bad("payment without datepaid")
     account = text(tree.get("payment_accno"))
+    currency = text(tree.get("currency"))
     try:
         return Payment(
             invoice_number=number,
             date=date,
-            amount=in_cents(parse_decimal(tree.get("amount_paid"), "amount_paid")),
+            amount=at_scale(parse_decimal(tree.get("amount_paid"), "amount_paid"), currency),
             account=account,
             kind=(kinds or {}).get(account or "", PaymentKind.PAYMENT),
-            currency=text(tree.get("currency")),
+            currency=currency,
             reference=text(tree.get("source")),
             memo=text(tree.get("memo")),
             id=text(tree.get("id")),

@@ -3,6 +3,10 @@
 Customers are contacts (keyed by contact number), invoices are receivables invoices (keyed by invoice number),
 payments live under their invoice. Documents and bank transactions do not exist in API v2: those capabilities are
 absent. Token renewal, single-flight refresh, rate limiting, retries and redaction are the core transport's.
+
+Amounts come back at the currency's scale (`accounting_bridge.money`). An invoice's `net_total` and `tax_total`
+are always None: smallinvoice answers with the gross `total` only, without a VAT split, and the adapter does not
+guess how smallinvoice rounds VAT.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from accounting_bridge.models import (
     PaymentKind,
     from_backend,
 )
+from accounting_bridge.money import at_scale, at_scale_or_none
 from accounting_bridge.transport.http import ErrorInfo, Response
 
 from . import constants as c
@@ -139,7 +140,7 @@ def _exact(value: Any, what: str, index: int | None = None) -> Decimal | None:
     """`_decimal` for decoders: a Decimal as it is, and the field path (``positions[i].what``) only built when
     a value is refused."""
     if value.__class__ is Decimal:
-        return value  # type: ignore[no-any-return]
+        return value
     return _decimal(value, what if index is None else f"positions[{index}].{what}")
 
 
@@ -364,13 +365,14 @@ def decode_invoice(item: Mapping[str, Any], *, customer_number: str | None = Non
         customer_number = _text(contact.get("number"))
     if customer_number is None:
         customer_number = _text(get("contact_id"))
+    currency = _text(get("currency"))
     lines = []
     for index, position in enumerate(get("positions") or []):
         if isinstance(position, Mapping):
-            line = _decode_position(position, index)
+            line = _decode_position(position, index, currency)
             if line is not None:
                 lines.append(line)
-    total = _exact(get("total"), "total")
+    total = at_scale_or_none(_exact(get("total"), "total"), currency)
     if not lines:  # only text/header positions: keep the invoice readable, the positions stay in `raw`
         lines = [InvoiceLine(description="(no item positions)", unit_price=total or Decimal(0))]
     texts = get("texts")
@@ -380,14 +382,13 @@ def decode_invoice(item: Mapping[str, Any], *, customer_number: str | None = Non
     if issue_date is None:
         raise ResponseError(f"invoice {number!r} without a date", backend=BACKEND)
     due_date = _date(get("due"), "due")
-    currency = _text(get("currency"))
     prices_include_tax = bool(get("vat_included"))
     title = _text(first_text.get("title"))
     notes = _text(first_text.get("introduction"))
     internal_notes = _text(get("notes"))
     payment_reference = _text(get("isr_reference_number"))
     status = neutral_status(get("status"))
-    paid_amount = _exact(get("total_paid"), "total_paid")
+    paid_amount = at_scale_or_none(_exact(get("total_paid"), "total_paid"), currency)
     try:
         return Invoice(
             number=number or "",
@@ -411,7 +412,7 @@ def decode_invoice(item: Mapping[str, Any], *, customer_number: str | None = Non
         raise _does_not_fit(exc, "invoice") from None
 
 
-def _decode_position(position: Mapping[str, Any], index: int) -> InvoiceLine | None:
+def _decode_position(position: Mapping[str, Any], index: int, currency: str | None = None) -> InvoiceLine | None:
     get = position.get
     if get("type", c.POSITION_TYPE) != c.POSITION_TYPE:
         return None
@@ -420,7 +421,7 @@ def _decode_position(position: Mapping[str, Any], index: int) -> InvoiceLine | N
     name = get("name")
     description = get("description")
     note = _text(description) if name else None
-    unit_price = _exact(get("price"), "price", index) or Decimal(0)
+    unit_price = at_scale(_exact(get("price"), "price", index) or Decimal(0), currency)
     quantity = _exact(get("amount"), "amount", index) or Decimal(0)
     tax_rate = _exact(get("vat"), "vat", index)
     try:
@@ -472,7 +473,7 @@ def decode_payment(item: Mapping[str, Any], *, invoice_number: str, currency: st
     kind = PAYMENT_KIND_BY_TYPE.get(str(item.get("type") or "N"))
     if kind is None:
         raise ResponseError(f"unknown payment type {item.get('type')!r}", backend=BACKEND)
-    amount = _decimal(item.get("amount"), "amount")
+    amount = at_scale_or_none(_decimal(item.get("amount"), "amount"), currency)
     date = _date(item.get("date"), "date")
     if amount is None or date is None:
         raise ResponseError("a payment without amount or date", backend=BACKEND)

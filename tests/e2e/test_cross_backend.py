@@ -36,6 +36,7 @@ class Target:
     settings: dict[str, Any] = attrs.field(factory=dict)
     line: dict[str, Any] = attrs.field(factory=dict)  # what an invoice line needs besides the neutral fields
     accounts: tuple[str, str] = ("5000", "1090")  # debit, credit of the registration
+    tax_account: str | None = None  # where the backend takes an invoice's tax lines
 
     @property
     def finds_registrations(self) -> bool:
@@ -44,9 +45,9 @@ class Target:
 
 
 TARGETS = {
-    "memory": Target("memory"),
-    "runmyaccounts-json": Target("runmyaccounts", {"wire_format": "json"}, {"account": "3400"}),
-    "runmyaccounts-xml": Target("runmyaccounts", {"wire_format": "xml"}, {"account": "3400"}),
+    "memory": Target("memory", tax_account="2200"),
+    "runmyaccounts-json": Target("runmyaccounts", {"wire_format": "json"}, {"account": "3400"}, tax_account="2201"),
+    "runmyaccounts-xml": Target("runmyaccounts", {"wire_format": "xml"}, {"account": "3400"}, tax_account="2201"),
     "smallinvoice": Target("smallinvoice"),
     "multiregnskab": Target("multiregnskab", line={"item_number": "P2345"}, accounts=("2210", "8270")),
     "multiregnskab-s2s": Target("multiregnskab-s2s", accounts=("2210", "8270")),
@@ -245,3 +246,72 @@ async def test_bank_transactions_are_signed_money_in_positive_in_the_currency_sc
         assert "1250.00" in amounts
     else:  # the sandbox's seeded postings: an incoming payment and a fee
         assert {"12500.00", "-197.00"} <= set(amounts)
+
+
+# --- the currency's scale (issue 15 item 4) ---------------------------------------------------------------------
+
+SCALED = re.compile(r"-?\d+\.\d\d")  # CHF, DKK: two decimals, no more, no fewer
+AT_LEAST_SCALED = re.compile(r"-?\d+\.\d{2,}")  # a unit price is a price: finer digits are allowed
+
+
+def unscaled_amounts(item: Any, *, prices: bool = True) -> dict[str, str]:
+    """The neutral amounts of a decoded item that are not at the currency's scale (all sandboxes keep CHF or DKK
+    books). Money — totals, tax lines, payments, bank transactions — has exactly two decimals; a line's unit price
+    is a price and has at least two."""
+    money: dict[str, Decimal | None] = {}
+    unit_prices: dict[str, Decimal] = {}
+    if isinstance(item, ab.Invoice):
+        money = {name: getattr(item, name) for name in ("total", "net_total", "tax_total", "paid_amount")}
+        money.update({f"tax_lines[{i}].amount": t.amount for i, t in enumerate(item.tax_lines)})
+        if prices:
+            unit_prices = {f"lines[{i}].unit_price": line.unit_price for i, line in enumerate(item.lines)}
+    elif isinstance(item, ab.Payment | ab.BankTransaction):
+        money = {"amount": item.amount}
+    wrong = {name: str(v) for name, v in money.items() if v is not None and not SCALED.fullmatch(str(v))}
+    wrong.update({name: str(v) for name, v in unit_prices.items() if not AT_LEAST_SCALED.fullmatch(str(v))})
+    return wrong
+
+
+async def test_every_decoded_amount_has_the_currency_scale(target: tuple[Target, ab.Ledger, Any]) -> None:
+    """Amounts sent without decimals (``150``, ``100``, ``24``) come back at the currency's scale from every backend:
+    on create, get, list, payments and bank transactions."""
+    spec, ledger, sandbox = target
+    await ledger.customers.upsert(customer())
+    line = ab.InvoiceLine(description="Beratung", quantity=Decimal(2), unit_price=Decimal(150), **spec.line)
+    taxes = [ab.TaxLine(account=spec.tax_account, amount=Decimal(24))] if spec.tax_account else []
+    status = None if ledger.supports(Capability.INVOICES_CREATE) else DRAFT
+    asked = ab.Invoice(number="R-930", customer_number="K-900", issue_date=DAY, due_date=DAY + dt.timedelta(days=3650),
+                       lines=[line], tax_lines=taxes, status=status)  # fmt: skip
+    wrong: dict[str, str] = {}
+    decoded: list[Any] = []
+    if ledger.supports(Capability.INVOICES_CREATE) or ledger.supports(Capability.INVOICES_CREATE_DRAFT):
+        made = await ledger.invoices.create(asked)
+        assert made.total in (None, Decimal(300) + sum(t.amount for t in taxes))
+        echoed = spec.backend.startswith("multiregnskab")  # its create answers an id: the lines are those sent
+        wrong.update({f"create {n}": v for n, v in unscaled_amounts(made, prices=not echoed).items()})
+    if ledger.supports(Capability.INVOICES_GET):
+        decoded.append(got := await ledger.invoices.get("R-930"))
+        assert (got.net_total, got.tax_total) in ((Decimal(300), sum(t.amount for t in taxes)), (None, None))
+        assert sum(got_line.net_amount for got_line in got.lines) == 300  # Run my Accounts: one income entry
+        decoded += [i async for i in ledger.invoices.list() if i.number == "R-930"]
+    if ledger.supports(Capability.PAYMENTS_CREATE):
+        decoded.append(await ledger.payments.create(ab.Payment(invoice_number="R-930", date=DAY, amount=Decimal(100))))
+        decoded.append(paid := await ledger.invoices.get("R-930"))
+        assert paid.paid_amount == 100
+        decoded += [p async for p in ledger.payments.list(invoice_number="R-930")]
+    if ledger.supports(Capability.BANK_TRANSACTIONS_SUBMIT):  # memory, multiregnskab-s2s
+        account = "1020" if sandbox is None else str(next(iter(sandbox.company(sandbox.connect_settings()["company"]).bank_accounts)))  # fmt: skip
+        sent = ab.BankTransaction(account=account, date=DAY, amount=Decimal(80), text="Bank")
+        decoded += await ledger.bank_transactions.submit([sent])
+    if ledger.supports(Capability.BANK_TRANSACTIONS_LIST):
+        if spec.backend == "multiregnskab":  # as Multi-Regnskab may write them: no decimals, or a JSON number
+            company = sandbox.company(sandbox.connect_settings()["company"])
+            postings = next(iter(company.bank_postings.values()))
+            postings += [{"xid": 9001 + n, "bankDate": DAY.isoformat(), "bankText": "Ind", "bankAmount": amount}
+                         for n, amount in enumerate(("1250", 80))]  # fmt: skip
+        account = None if spec.backend == "multiregnskab" else "1020"
+        decoded += [t async for t in ledger.bank_transactions.list(account=account, since=DAY, until=DAY)]
+    assert decoded
+    for index, item in enumerate(decoded):
+        wrong.update({f"{index}: {type(item).__name__} {n}": v for n, v in unscaled_amounts(item).items()})
+    assert wrong == {}

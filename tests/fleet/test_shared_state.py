@@ -123,3 +123,35 @@ async def test_an_answer_from_before_the_reset_cannot_bring_the_old_window_back(
     limiter.release(new_probe, {"X-Rate-Limit-Remaining": "39", "X-Rate-Limit-Reset": "2"}, 200)
     await limiter.drain()
     assert not (await limiter.acquire(max_wait=1.0)).probe
+
+
+async def test_the_in_process_limiter_keeps_the_same_rule_after_a_reset() -> None:
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    limiter.release(await limiter.acquire(), {"X-Rate-Limit-Remaining": "5", "X-Rate-Limit-Reset": "1"}, 200)
+    early = await limiter.acquire()  # let through in the window that is about to end
+    now[0] = 2.0  # the reset passed
+    new_probe = await limiter.acquire()
+    assert new_probe.probe
+    limiter.release(early, {"X-Rate-Limit-Remaining": "30", "X-Rate-Limit-Reset": "2"}, 200)
+    with pytest.raises(SlotWaitTimeout):  # still waiting for the new window's figure: the probe's answer
+        await limiter.acquire(max_wait=0)
+    limiter.release(new_probe, {"X-Rate-Limit-Remaining": "39", "X-Rate-Limit-Reset": "2"}, 200)
+    assert limiter.remaining == 39
+    assert not (await limiter.acquire(max_wait=0)).probe
+
+
+async def test_an_old_window_answer_ignored_while_probing_still_lowers_the_new_figure(state: SharedState) -> None:
+    limiter = SharedRateLimiter(state, "smallinvoice", "acme", RateLimiter())
+    probe = await limiter.acquire()
+    limiter.release(probe, {"X-Rate-Limit-Remaining": "5", "X-Rate-Limit-Reset": "0.05"}, 200)
+    await limiter.drain()
+    early = await limiter.acquire()
+    await asyncio.sleep(0.1)  # at least this long: the window's reset passes (Redis' clock decides)
+    new_probe = await limiter.acquire()
+    limiter.release(early, {"X-Rate-Limit-Remaining": "38", "X-Rate-Limit-Reset": "2"}, 200)  # counted after the probe
+    await limiter.drain()
+    limiter.release(new_probe, {"X-Rate-Limit-Remaining": "39", "X-Rate-Limit-Reset": "2"}, 200)
+    await limiter.drain()
+    held = await state.client().hget(state.key("rate", "smallinvoice", "acme"), "remaining")
+    assert held == "38"  # the server's 39 less the early request it may have counted after answering the probe

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 
 import pytest
 
@@ -219,3 +220,29 @@ async def test_checkpoints_are_saved_per_feed(journal_factory: JournalFactory) -
     assert await journal.checkpoint("other") == "x"
     again = await _opened(journal_factory)
     assert await again.checkpoint("acme-payments") == '{"since": "2026-11-02"}'
+
+
+async def test_a_resolve_claim_keeps_the_time_the_row_was_marked_sent(journal_factory: JournalFactory) -> None:
+    journal = await _sent_then_orphaned(journal_factory)
+    sent = await journal.row(INVOICE)
+    assert sent is not None and sent.updated_at is not None
+    while datetime.datetime.now(datetime.timezone.utc) <= sent.updated_at:
+        pass  # the clock moves on (microseconds): a claim that set the time would show a later one
+    claim = await journal.claim(await journal.begin_run(), INVOICE, "h1")
+    assert claim.decision is Decision.RESOLVE and claim.row is not None
+    assert claim.row.updated_at == sent.updated_at  # push's settle-time re-check counts from the send
+    row = await journal.row(INVOICE)
+    assert row is not None and row.updated_at == sent.updated_at
+
+
+async def test_a_row_resolved_absent_keeps_no_backend_id_of_what_is_not_there(journal_factory: JournalFactory) -> None:
+    journal = await _opened(journal_factory)
+    owner = await journal.begin_run()
+    other = ItemKey("rma:muster", "invoice", "R-2")
+    for item in (INVOICE, other):
+        await journal.claim(owner, item, "h1")
+        await journal.mark(owner, item, JournalState.UNKNOWN, backend_id="77", error="read-back failed")
+    absent = await journal.resolve(INVOICE, "absent")
+    done = await journal.resolve(other, "done")
+    assert (absent.state, absent.backend_id) == (JournalState.PENDING, None)
+    assert (done.state, done.backend_id) == (JournalState.DONE, "77")

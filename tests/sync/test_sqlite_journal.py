@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from accounting_bridge import ConfigurationError
-from accounting_bridge.sync import Decision, ItemKey, JournalState, SqliteJournal, open_journal
+from accounting_bridge.sync import Decision, ItemKey, SqliteJournal, open_journal
 from accounting_bridge.sync.sqlite import SCHEMA_VERSION
 
 ITEM = ItemKey("rma:muster", "invoice", "R-1")
@@ -136,31 +135,3 @@ async def test_a_file_that_is_no_database_is_a_configuration_error(tmp_path: Pat
     path.write_bytes(b"this is not a SQLite database, it is a note" * 100)
     with pytest.raises(ConfigurationError, match=r"journal .*journal\.sqlite3"):
         await SqliteJournal(path).open()
-
-
-async def test_a_resolve_claim_keeps_the_time_the_row_was_marked_sent(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite3"
-    async with SqliteJournal(path) as journal:
-        owner = await journal.begin_run()
-        await journal.claim(owner, ITEM, "h1")
-        await journal.mark(owner, ITEM, JournalState.SENT)
-        await journal.end_run(owner)
-    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
-        connection.execute("UPDATE items SET updated_at = '2026-11-30T10:00:00+00:00'")  # sent long ago
-    async with SqliteJournal(path) as journal:
-        claim = await journal.claim(await journal.begin_run(), ITEM, "h1")
-    assert claim.decision is Decision.RESOLVE and claim.row is not None
-    assert claim.row.updated_at == datetime.datetime(2026, 11, 30, 10, tzinfo=datetime.timezone.utc)
-
-
-async def test_a_row_resolved_absent_keeps_no_backend_id_of_what_is_not_there(tmp_path: Path) -> None:
-    async with SqliteJournal(tmp_path / "journal.sqlite3") as journal:
-        owner = await journal.begin_run()
-        other = ItemKey("rma:muster", "invoice", "R-2")
-        for item in (ITEM, other):
-            await journal.claim(owner, item, "h1")
-            await journal.mark(owner, item, JournalState.UNKNOWN, backend_id="77", error="read-back failed")
-        absent = await journal.resolve(ITEM, "absent")
-        done = await journal.resolve(other, "done")
-    assert (absent.state, absent.backend_id) == (JournalState.PENDING, None)
-    assert (done.state, done.backend_id) == (JournalState.DONE, "77")
