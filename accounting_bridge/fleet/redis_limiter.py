@@ -6,8 +6,8 @@ through only by *reserving* one unit of `Remaining` (so N processes never all sp
 `Remaining` minus the reservations still in flight (every process's) replaces the figure when it is newer, else may
 only lower it; a spent budget waits for `Reset`. Once `Reset` has passed the window is forgotten, and an answer to
 a request let through before that cannot bring the old window's figure back (only a later request's answer sets the
-new one). Reservations and the probe have leases, so a process that dies
-holding them gives them back by itself.
+new one; each such answer before it lowers it by one, as the server may have counted that request in the new
+window). Reservations and the probe have leases, so a process that dies holding them gives them back by itself.
 
 Redis unreachable: the ledger falls back to this process's own limiter (never to no limit), logs ONE warning per
 outage, and tries Redis again every `RETRY_AFTER` seconds; the first success makes it shared again (logged at info).

@@ -99,15 +99,19 @@ def shared_errors() -> tuple[type[BaseException], ...]:
 
 
 _LOCK = threading.Lock()
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Redis]] = weakref.WeakKeyDictionary()
+#: Per event loop and URL: the client and the parked generator that closes it when the loop ends. The generator
+#: must be held here: the loop only keeps a weak reference, and a collected one would close the client at once.
+_CLIENTS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, tuple[Redis, AsyncGenerator[None, None]]]
+] = weakref.WeakKeyDictionary()
 
 
 def _client_for(loop: asyncio.AbstractEventLoop, url: str) -> Redis:
     with _LOCK:
         per_loop = _CLIENTS.setdefault(loop, {})
-        client = per_loop.get(url)
-        if client is not None:
-            return client
+        found = per_loop.get(url)
+        if found is not None:
+            return found[0]
         from redis.asyncio import BlockingConnectionPool, Redis
 
         pool = BlockingConnectionPool.from_url(
@@ -118,8 +122,9 @@ def _client_for(loop: asyncio.AbstractEventLoop, url: str) -> Redis:
             socket_timeout=SOCKET_TIMEOUT,
             decode_responses=True,
         )
-        client = per_loop[url] = Redis.from_pool(pool)
-    closer = _close_with_loop(client)
+        client = Redis.from_pool(pool)
+        closer = _close_with_loop(client)
+        per_loop[url] = (client, closer)
     _park(closer)
     return client
 

@@ -16,8 +16,9 @@ the held figure arrived (so the server computed it later); a response overtaken 
 of order) may only lower the budget. So the budget can rise within a window when the server says so, but a stale
 higher figure never hands out slots the server no longer has. When the known `Reset` has passed, the window is
 forgotten and the next request is a probe again (an answer to a request let through before that cannot bring the
-old window's figure back). `X-Rate-Limit-Reset` is read by `parse_rate_headers` (see the rule
-there: seconds from now, or a Unix time when it is that large).
+old window's figure back; arriving before the new figure, it lowers it by one: the server may have counted it
+there). `X-Rate-Limit-Reset` is read by `parse_rate_headers` (see the rule there: seconds from now, or a Unix time
+when it is that large).
 
 Waiting: `acquire(max_wait=...)` never sleeps past `max_wait`. A known reset further away than that is raised at
 once as `RateLimitWaitTooLong` (a rate limit); running out of `max_wait` while queued for a concurrency slot or
@@ -166,6 +167,7 @@ class RateLimiter:
         self._observed = 0  # windows observed so far
         self._figure_from = 0  # number of the observation that set `_remaining` last (compared with `Ticket.seen`)
         self._forgot_at = 0  # number of the observation at which the last window that ended was forgotten
+        self._debt = 0  # answers of such earlier requests since: the next window's first figure is lowered by them
         self._probing = False
         self._in_flight = 0
         # One future per parked caller, oldest first; empty whenever nobody waits.
@@ -283,6 +285,7 @@ class RateLimiter:
             self._remaining, self._reset_at = None, None  # the window is over: learn the next one
             self._observed += 1
             self._forgot_at = self._observed  # tickets issued before may not bring the old figure back
+            self._debt = 0
         if self._headers_seen is False or self._remaining != 0:
             return None
         if self._reset_at is None:
@@ -363,8 +366,12 @@ class RateLimiter:
         reset_at = None if window.reset is None else now + window.reset
         held = self._remaining
         if held is None and ticket.seen < self._forgot_at:
-            pass  # a request let through before the window was forgotten: its answer may describe the old one
+            # A request let through before the window was forgotten: its answer may describe the old window, or the
+            # server counted it in the new one after the probe's answer was computed: it lowers the new figure.
+            self._debt += 1
         elif held is None or ticket.seen >= self._figure_from:  # nothing held, or this answer is newer
+            if held is None:
+                budget, self._debt = max(budget - self._debt, 0), 0
             self._remaining, self._figure_from = budget, self._observed
             self._reset_at = reset_at
         else:  # overtaken by a newer answer: it may only lower the budget

@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import subprocess
 import sys
+import time
 
 import pytest
 import redis.asyncio as redis_asyncio
@@ -137,7 +138,7 @@ async def test_the_in_process_limiter_keeps_the_same_rule_after_a_reset() -> Non
     with pytest.raises(SlotWaitTimeout):  # still waiting for the new window's figure: the probe's answer
         await limiter.acquire(max_wait=0)
     limiter.release(new_probe, {"X-Rate-Limit-Remaining": "39", "X-Rate-Limit-Reset": "2"}, 200)
-    assert limiter.remaining == 39
+    assert limiter.remaining == 38  # less the early request (see the next test)
     assert not (await limiter.acquire(max_wait=0)).probe
 
 
@@ -155,3 +156,49 @@ async def test_an_old_window_answer_ignored_while_probing_still_lowers_the_new_f
     await limiter.drain()
     held = await state.client().hget(state.key("rate", "smallinvoice", "acme"), "remaining")
     assert held == "38"  # the server's 39 less the early request it may have counted after answering the probe
+
+
+async def test_the_in_process_limiter_also_counts_an_old_window_answer_against_the_new_figure() -> None:
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    limiter.release(await limiter.acquire(), {"X-Rate-Limit-Remaining": "5", "X-Rate-Limit-Reset": "1"}, 200)
+    early = await limiter.acquire()
+    now[0] = 2.0  # the reset passed
+    new_probe = await limiter.acquire()
+    limiter.release(early, {"X-Rate-Limit-Remaining": "38", "X-Rate-Limit-Reset": "2"}, 200)  # counted after the probe
+    limiter.release(new_probe, {"X-Rate-Limit-Remaining": "39", "X-Rate-Limit-Reset": "2"}, 200)
+    assert limiter.remaining == 38
+
+
+def _redis_clients(redis_url: str) -> int:
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        return len(client.client_list()) - 1  # not this one
+
+
+def _redis_clients_after_closing(redis_url: str, expected: int) -> int:
+    """The count once closed connections are gone (the server sees them at once: a poll with a deadline)."""
+    deadline = time.monotonic() + 5
+    while (count := _redis_clients(redis_url)) > expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
+async def test_an_event_loop_that_ends_leaves_no_redis_connection_open(redis_url: str, state: SharedState) -> None:
+    async def use_it() -> None:
+        limiter = SharedRateLimiter(state, "smallinvoice", "acme", RateLimiter())
+        tickets = [await limiter.acquire()]
+        limiter.release(tickets[0], {"X-Rate-Limit-Remaining": "9", "X-Rate-Limit-Reset": "5"}, 200)
+        await limiter.drain()
+        tickets = await asyncio.gather(*(limiter.acquire() for _ in range(4)))
+        for ticket in tickets:
+            limiter.release(ticket, None)
+        await limiter.drain()
+        async with RedisTokenStore(state).renewal("acme") as fenced:
+            await fenced.load("acme")
+
+    before = _redis_clients(redis_url)
+    for _ in range(2):
+        await asyncio.to_thread(asyncio.run, use_it())  # a worker thread's own loop, ended by asyncio.run
+    assert _redis_clients_after_closing(redis_url, before) == before
