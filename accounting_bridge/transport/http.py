@@ -41,7 +41,7 @@ from ..errors import (
     WriteOutcomeUnknown,
     error_for_status,
 )
-from .auth import AuthStrategy, NoAuth
+from .auth import ApiKeyHeader, ApiKeyQuery, AuthStrategy, NoAuth
 from .ratelimit import RateLimiter, RateLimitWaitTooLong, SlotWaitTimeout, Ticket, existing_limiter, limiter_for
 from .redact import Redactor
 from .retry import (
@@ -631,7 +631,7 @@ class Transport:
         params: dict[str, str] = dict(request.params)
         used: object = None
         if request.authenticate:
-            used = await self._within_deadline(self.auth.apply(self, headers, params), state, "the credential")
+            used = await self._apply_credential(headers, params, state)
         shown_url = _ShownUrl(self.redactor, url, params)  # redacted text, built only when logged or raised
         limiter = self.limiter
         ticket = await self._acquire(limiter, state)
@@ -697,6 +697,15 @@ class Transport:
         self._log(request, shown_url, state.number, started, response.status, response.request_id, None)
         return response, used
 
+    async def _apply_credential(self, headers: dict[str, str], params: dict[str, str], state: _CallState) -> object:
+        auth = self.auth
+        if type(auth).apply not in _APPLY_AT_ONCE:
+            return await self._within_deadline(auth.apply(self, headers, params), state, "the credential")
+        # A static key is added without ever waiting: no timeout scope (a timer per request) can fire around it.
+        if state.deadline_at - self.clock() <= 0:
+            raise _OutOfTime(waiting_for="the credential", maybe_sent=False)
+        return await auth.apply(self, headers, params)
+
     async def _enter(self, gate: AttemptGate, state: _CallState) -> None:
         left = state.deadline_at - self.clock()
         if left <= 0 or not await gate.acquire(left):
@@ -731,6 +740,9 @@ class Transport:
         if declared is not None and declared > limit and request.method.upper() != "HEAD":
             raw.close()
             raise _TooLarge(raw.status, self._request_id(raw.headers), declared=True)
+        headers = raw.headers
+        if declared is not None and "Content-Encoding" not in headers and "Transfer-Encoding" not in headers:
+            return await raw.read()  # the parser stops at the declared length (≤ limit): no counting needed
         body = bytearray()
         async for chunk in raw.content.iter_any():
             if len(body) + len(chunk) > limit:
@@ -895,6 +907,11 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 #: An attempt that would end this close to the deadline (or past it) is capped by the deadline instead: its
 #: timeout is then the deadline's, and running out of it is `DeadlineExceeded`, not a retryable timeout.
 DEADLINE_SLACK = 0.05
+
+
+#: `apply` methods that return without awaiting anything (the built-in static-key strategies; not subclasses
+#: that override `apply`): the transport calls them without a deadline scope.
+_APPLY_AT_ONCE = frozenset({NoAuth.apply, ApiKeyQuery.apply, ApiKeyHeader.apply})
 
 
 def attempt_timeout(timeout: float, connect_timeout: float, left: float) -> tuple[aiohttp.ClientTimeout, bool]:
