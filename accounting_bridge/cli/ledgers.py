@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..ledger import Capability
 from ..registry import connect
 from ..registry import load as load_adapter
-from ..settings import secret_settings
+from ..settings import did_you_mean, secret_settings
 from ..sync.profiles import Profile, read_profiles
 from .exits import CliError, ExitCode
 from .paths import default_profiles
@@ -55,7 +55,10 @@ def open_ledger(ctx: Context) -> Ledger:
     name = ctx.args.profile
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
-        raise CliError(f"no profile {name!r} in {profiles_file(ctx.args)} (profiles there: {known})", ExitCode.USAGE)
+        hint = did_you_mean(name, profiles, prefix="; ").removesuffix(")")
+        raise CliError(
+            f"no profile {name!r} in {profiles_file(ctx.args)}{hint} (profiles there: {known})", ExitCode.USAGE
+        )
     profile = profiles[name]
     return connect(profile.backend, **resolve(profile, ctx.redactor))
 

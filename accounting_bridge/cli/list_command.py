@@ -42,6 +42,8 @@ def run(ctx: Context) -> int:
     refused = sorted(set(filters) - FILTERS[kind])
     if refused:
         raise CliError(f"{kind} cannot be filtered by --{', --'.join(refused)}", ExitCode.USAGE)
+    if "since" in filters and "until" in filters and filters["until"] < filters["since"]:
+        raise CliError(f"--until {filters['until']} is before --since {filters['since']}", ExitCode.USAGE)
     if "status" in filters:
         filters["status"] = InvoiceStatus(filters["status"])
     ledger = open_ledger(ctx)

@@ -70,7 +70,7 @@ def journal_spec(given: str | None) -> str:
     if given:
         return given
     path = default_journal()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a journal holds business data
     return str(path)
 
 

@@ -96,3 +96,70 @@ def test_the_exit_code_of_a_push(outcomes: list[str], unavailable: bool, code: E
     rows = [Row(line=n, kind="invoice", key=str(n), outcome=o, unavailable=unavailable and o == "failed")
             for n, o in enumerate(outcomes, 1)]
     assert exit_code(rows) == code
+
+
+def test_the_default_journal_folder_is_private_to_its_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from accounting_bridge.cli.push_command import journal_spec
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    journal = Path(journal_spec(None))
+    assert journal.parent == tmp_path / "data" / "accounting-bridge"
+    assert journal.parent.stat().st_mode & 0o777 == 0o700  # a journal holds business data
+
+
+def test_an_unknown_profile_names_the_closest_one(tmp_path: Path) -> None:
+    import argparse
+
+    from accounting_bridge.cli.app import Context
+    from accounting_bridge.cli.exits import CliError
+    from accounting_bridge.cli.ledgers import open_ledger
+
+    (tmp_path / "p.toml").write_text('[acme]\nbackend = "memory"\n[globex]\nbackend = "memory"\n')
+    args = argparse.Namespace(profiles=str(tmp_path / "p.toml"), profile="acmee")
+    with pytest.raises(CliError, match="did you mean `acme`"):
+        open_ledger(Context(args=args, out=Output(json_mode=True)))
+
+
+def test_a_debug_traceback_never_shows_a_loaded_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from accounting_bridge.cli import ledgers
+    from accounting_bridge.cli.app import main
+
+    def leaky_connect(backend: str, **settings: object) -> None:
+        raise RuntimeError(f"could not use {settings['client_secret']}")
+
+    (tmp_path / "p.toml").write_text(
+        '[acme]\nbackend = "smallinvoice"\nclient_id = "acme-app"\nclient_secret = { env = "AB_T_SECRET" }\n'
+    )
+    monkeypatch.setenv("AB_T_SECRET", "Sup3r-S3cret-Value")
+    monkeypatch.setattr(ledgers, "connect", leaky_connect)
+
+    code = main(["--debug", "list", "acme", "customers", "--profiles", str(tmp_path / "p.toml")])
+
+    err = capsys.readouterr().err
+    assert code == ExitCode.FAILED and "Traceback" in err and "could not use ***" in err
+    assert "Sup3r-S3cret-Value" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["list", "acme", "invoices", "--since", "2026-13-01"], "--since"),
+        (["list", "acme", "invoices", "--since", "2026-12-01", "--until", "2026-11-01"], "--until"),
+        (["list", "acme", "customers", "--status", "paid"], "--status"),
+        (["list", "acme", "invoices", "--status", "payed"], "--status"),
+        (["capabilities", "smallinvoic"], "did you mean `smallinvoice`"),
+    ],
+)
+def test_bad_filters_and_names_exit_64_naming_what_to_fix(
+    argv: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from accounting_bridge.cli.app import main
+
+    (tmp_path / "p.toml").write_text('[acme]\nbackend = "memory"\n')
+
+    code = main([*argv, "--profiles", str(tmp_path / "p.toml")] if argv[0] == "list" else argv)
+
+    err = capsys.readouterr().err.strip()
+    assert code == ExitCode.USAGE and len(err.splitlines()) == 1 and named in err, err
