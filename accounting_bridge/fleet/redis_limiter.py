@@ -11,6 +11,10 @@ window). Reservations and the probe have leases, so a process that dies holding 
 
 Redis unreachable: the ledger falls back to this process's own limiter (never to no limit), logs ONE warning per
 outage, and tries Redis again every `RETRY_AFTER` seconds; the first success makes it shared again (logged at info).
+A Redis that answers late (a command timed out: a starved machine, a busy server) is slow, not gone: falling back
+then would let every process spend the window's whole budget on its own. The reservation that may have been taken is
+given back and the command is tried again; reports are retried too. Only a Redis that stays silent for
+`SLOW_GRACE` seconds, or refuses the connection, counts as unreachable.
 The concurrency cap (`max_concurrency`) stays per process.
 """
 
@@ -43,6 +47,8 @@ RETRY_AFTER = 1.0
 RESERVATION_LEASE = 120.0
 PROBE_LEASE = 1.0
 STATE_TTL = 3600.0
+#: Seconds a Redis whose commands time out is waited for (commands retried) before it counts as unreachable.
+SLOW_GRACE = 15.0
 
 _NOW = """
 local t = redis.call('TIME')
@@ -158,6 +164,7 @@ class SharedRateLimiter(RateLimiter):
         self._fallback = fallback
         self._scripts: tuple[Redis, AsyncScript, AsyncScript] | None = None
         self._down_until: float | None = None
+        self._slow_since: float | None = None  # when Redis' commands began to time out (None: it answers)
         self._warned = False
         self._parked: set[asyncio.Future[None]] = set()
         self._reports: set[asyncio.Task[None]] = set()
@@ -261,6 +268,9 @@ class SharedRateLimiter(RateLimiter):
             result = await reserve(keys=[self._key, self._flight], args=args)
         except shared_errors() as exc:
             self._in_flight -= 1
+            if self._still_waiting_for(exc):
+                self._report([reservation, 0, 0, 0, 0, -1, 0, 0, int(STATE_TTL * 1000)])  # it may have run
+                return _Answer(POLL, reset_wait=False)
             self._went_down(exc)
             return None
         except BaseException:
@@ -282,11 +292,26 @@ class SharedRateLimiter(RateLimiter):
         task.add_done_callback(self._reports.discard)
 
     async def _send_report(self, args: list[Any]) -> None:
-        _, release = self._script_pair()
-        try:
-            await release(keys=[self._key, self._flight], args=args)
-        except shared_errors() as exc:
-            self._went_down(exc)  # the reservation's lease gives it back
+        while True:
+            _, release = self._script_pair()
+            try:
+                await release(keys=[self._key, self._flight], args=args)
+                self._slow_since = None
+                return
+            except shared_errors() as exc:
+                if not self._still_waiting_for(exc):
+                    self._went_down(exc)  # the reservation's lease gives it back
+                    return
+            await asyncio.sleep(POLL)  # a late answer may have been applied already: again only lowers the figure
+
+    def _still_waiting_for(self, exc: BaseException) -> bool:
+        """True when `exc` is a late answer from a Redis not yet silent for `SLOW_GRACE`: try again, shared."""
+        if not _timed_out(exc):
+            return False
+        now = self._clock()
+        if self._slow_since is None:
+            self._slow_since = now
+        return now - self._slow_since < SLOW_GRACE
 
     def _went_down(self, exc: BaseException) -> None:
         self._down_until = self._clock() + RETRY_AFTER
@@ -301,6 +326,7 @@ class SharedRateLimiter(RateLimiter):
             )
 
     def _came_back(self) -> None:
+        self._slow_since = None
         if self._down_until is None:
             return
         self._down_until = None
@@ -335,6 +361,13 @@ class SharedRateLimiter(RateLimiter):
         for woken in list(self._parked):
             _set(woken)
         self._parked.clear()
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A command that got no answer in time (Redis slow or this process starved), not a refused connection."""
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    return isinstance(exc, (RedisTimeout, asyncio.TimeoutError, TimeoutError))
 
 
 def _set(woken: asyncio.Future[None]) -> None:

@@ -29,7 +29,9 @@ SCHEMES = ("redis", "rediss", "unix")
 #: Connection timeouts of the shared-state client: a Redis that is gone must not stall requests (they fall back).
 CONNECT_TIMEOUT = 1.0
 SOCKET_TIMEOUT = 2.0
-#: Connections per event loop and URL; more concurrent commands wait for one (up to `SOCKET_TIMEOUT`).
+#: Connections per event loop and URL; more concurrent commands queue for one. The queue has no deadline of its
+#: own: every command holding a connection ends within `SOCKET_TIMEOUT`, and a queue that is merely long (a starved
+#: process) must not read as "Redis unreachable" (that would fall back to local limits and overspend the budget).
 MAX_CONNECTIONS = 16
 
 
@@ -117,7 +119,7 @@ def _client_for(loop: asyncio.AbstractEventLoop, url: str) -> Redis:
         pool = BlockingConnectionPool.from_url(
             url,
             max_connections=MAX_CONNECTIONS,
-            timeout=SOCKET_TIMEOUT,
+            timeout=None,
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
             decode_responses=True,
