@@ -126,7 +126,9 @@ elseif held == nil or tonumber(ARGV[2]) >= from then
   redis.call('HSET', s, 'remaining', budget, 'figure_from', obs)
   if reset_at then redis.call('HSET', s, 'reset_at', reset_at) else redis.call('HDEL', s, 'reset_at') end
 else
-  if budget < held then redis.call('HSET', s, 'remaining', budget, 'figure_from', obs) end
+  if budget < held then redis.call('HSET', s, 'remaining', budget) end
+  -- the latest answer seen: a request reserved before it may miss it in its figure (never replaces the budget)
+  redis.call('HSET', s, 'figure_from', obs)
   if reset_at and not redis.call('HGET', s, 'reset_at') then redis.call('HSET', s, 'reset_at', reset_at) end
 end
 if tonumber(redis.call('HGET', s, 'remaining')) == 0 and not redis.call('HGET', s, 'reset_at') then

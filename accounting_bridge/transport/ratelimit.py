@@ -376,7 +376,10 @@ class RateLimiter:
             self._reset_at = reset_at
         else:  # overtaken by a newer answer: it may only lower the budget
             if budget < held:
-                self._remaining, self._figure_from = budget, self._observed
+                self._remaining = budget
+            # Still the latest answer seen: a request reserved before it may have been counted by the server before
+            # this one, so its figure may miss this request and must not replace the budget.
+            self._figure_from = self._observed
             if self._reset_at is None:
                 self._reset_at = reset_at
         if self._remaining == 0 and self._reset_at is None:

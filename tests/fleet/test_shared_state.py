@@ -226,3 +226,38 @@ async def test_the_probe_and_reservations_of_a_process_that_died_lapse(
     await alive.drain()
     held = await state.client().hget(state.key("rate", "smallinvoice", "acme"), "remaining")
     assert held == "10"  # the dead process's reservation no longer counts as in flight
+
+
+# The answers' order at the client is not the server's counting order. Below, the server counts X, A, D, C (remaining
+# 19, 18, 17, 16 after a probe's 20) while the client sees A, X, C, D: C's answer lowers nothing (X was already
+# subtracted twice), and D, reserved before C's answer arrived, must then not replace the figure with its 17 — the
+# server counted C after D, so D's figure misses C.
+def _counted_in_another_order() -> list[tuple[str, str]]:
+    return [("A", "18"), ("X", "19"), ("reserve", "D"), ("C", "16"), ("D", "17")]
+
+
+async def test_an_answer_older_than_the_last_one_seen_never_replaces_the_figure() -> None:
+    limiter = RateLimiter()
+    limiter.release(await limiter.acquire(), {"X-Rate-Limit-Remaining": "20", "X-Rate-Limit-Reset": "60"}, 200)
+    tickets = {name: await limiter.acquire() for name in "XCA"}
+    for name, value in _counted_in_another_order():
+        if name == "reserve":
+            tickets[value] = await limiter.acquire()
+        else:
+            limiter.release(tickets[name], {"X-Rate-Limit-Remaining": value, "X-Rate-Limit-Reset": "60"}, 200)
+    assert limiter.remaining is not None and limiter.remaining <= 16  # the server has 16 left
+
+
+async def test_the_shared_budget_never_takes_a_figure_older_than_the_last_answer_seen(state: SharedState) -> None:
+    limiter = SharedRateLimiter(state, "smallinvoice", "acme", RateLimiter())
+    limiter.release(await limiter.acquire(), {"X-Rate-Limit-Remaining": "20", "X-Rate-Limit-Reset": "60"}, 200)
+    await limiter.drain()
+    tickets = {name: await limiter.acquire() for name in "XCA"}
+    for name, value in _counted_in_another_order():
+        if name == "reserve":
+            tickets[value] = await limiter.acquire()
+        else:
+            limiter.release(tickets[name], {"X-Rate-Limit-Remaining": value, "X-Rate-Limit-Reset": "60"}, 200)
+            await limiter.drain()
+    held = await state.client().hget(state.key("rate", "smallinvoice", "acme"), "remaining")
+    assert int(held) <= 16  # the server has 16 left
