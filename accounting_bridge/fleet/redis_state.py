@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import attrs
 
 from ..errors import ConfigurationError
+from ..loop_end import close_at_loop_end
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -125,28 +126,8 @@ def _client_for(loop: asyncio.AbstractEventLoop, url: str) -> Redis:
             decode_responses=True,
         )
         client = Redis.from_pool(pool)
-        closer = _close_with_loop(client)
-        per_loop[url] = (client, closer)
-    _park(closer)
+        per_loop[url] = (client, close_at_loop_end(client.aclose))  # the loop's end closes its connections
     return client
-
-
-async def _close_with_loop(client: Redis) -> AsyncGenerator[None, None]:
-    """Parked at its `yield`; `asyncio.run` closes unfinished async generators before the loop ends, so the
-    client's connections are closed on their own loop (the same device the HTTP transport uses)."""
-    try:
-        yield
-    finally:
-        await client.aclose()
-
-
-def _park(generator: AsyncGenerator[None, None]) -> None:
-    step = generator.asend(None)
-    try:
-        step.send(None)
-    except StopIteration:
-        return
-    raise AssertionError("the generator suspended before its first yield")  # pragma: no cover
 
 
 def with_shared_tokens(settings: Any, *, backend: str) -> Any:

@@ -41,6 +41,7 @@ from ..errors import (
     WriteOutcomeUnknown,
     error_for_status,
 )
+from ..loop_end import close_at_loop_end
 from .auth import ApiKeyHeader, ApiKeyQuery, AuthStrategy, NoAuth
 from .ratelimit import RateLimiter, RateLimitWaitTooLong, SlotWaitTimeout, Ticket, existing_limiter, limiter_for
 from .redact import Redactor
@@ -947,9 +948,11 @@ class _OwnedSession:
         # see that an earlier transmission may have been performed (a lost DELETE answer would end in a 404
         # read as NotFound). Every transmission must be an attempt of ours.
         session._retry_connection = False
-        closer = _close_with_loop(session)
-        _advance(closer)  # parks it at its `yield`: from now on the loop closes it (and the session) at its end
-        return cls(session, closer)
+        async def close() -> None:
+            if not session.closed:
+                await session.close()
+
+        return cls(session, close_at_loop_end(close))  # from now on the loop closes the session at its end
 
     def retire(self) -> None:
         """Forget a session that is closed, or whose loop is closed (nothing can close it on its loop any more:
@@ -958,27 +961,6 @@ class _OwnedSession:
             self.session.detach()
         with contextlib.suppress(StopIteration, RuntimeError):
             self.closer.aclose().send(None)
-
-
-async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
-    """Closes `session` when it is closed itself: by `Transport.aclose`, or by the event loop at its end
-    (`asyncio.run`/`asyncio.Runner` call `loop.shutdown_asyncgens()`, which closes every unfinished async generator
-    while the loop still runs, so the session's connections are closed on their own loop)."""
-    try:
-        yield
-    finally:
-        if not session.closed:
-            await session.close()
-
-
-def _advance(generator: AsyncGenerator[None, None]) -> None:
-    """Run an async generator to its first `yield` without awaiting (its body does not suspend before it)."""
-    step = generator.asend(None)
-    try:
-        step.send(None)
-    except StopIteration:
-        return
-    raise AssertionError("the generator suspended before its first yield")  # pragma: no cover
 
 
 class _ShownUrl:
