@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigurationError, FieldError, ValidationError
 from .journal import Claim, Decision, ItemKey, JournalRow, JournalState, ResolveOutcome
+from .journal_rows import COLUMNS, IN_PROGRESS, key_values, listing_filter, row_from, state_of
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection, AsyncCursor
@@ -49,12 +50,10 @@ _MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
 )
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
-_COLUMNS = "ledger, kind, key, content_hash, state, attempts, last_error, backend_id, updated_at, owner"
 _INSERT = (
-    f"INSERT INTO {{schema}}.items ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 0, NULL, NULL, %s, %s) "  # noqa: S608
+    f"INSERT INTO {{schema}}.items ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, 0, NULL, NULL, %s, %s) "  # noqa: S608
     "ON CONFLICT DO NOTHING"
 )
-_IN_PROGRESS = (JournalState.PENDING.value, JournalState.SENT.value)
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 #: Namespace of the advisory lock that serialises migrations (any constant bigint).
 _MIGRATION_LOCK = 0x61625F6A6F75726E
@@ -75,21 +74,6 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-def _row(values: tuple[Any, ...]) -> JournalRow:
-    ledger, kind, key, content_hash, state, attempts, last_error, backend_id, updated_at, owner = values
-    return JournalRow(ledger=ledger, kind=kind, key=key, content_hash=content_hash, state=JournalState(state),
-                      attempts=attempts, last_error=last_error, backend_id=backend_id, updated_at=updated_at,
-                      owner=owner)  # fmt: skip
-
-
-def _state(value: JournalState | str) -> JournalState:
-    try:
-        return JournalState(value)
-    except ValueError:
-        choices = ", ".join(s.value for s in JournalState)
-        raise ValidationError(FieldError("state", f"{value!r} is not one of: {choices}")) from None
-
-
 def _url_secrets(url: str) -> list[str]:
     """The URL's password (as written and decoded) and secret query values, parsed leniently (a malformed URL too):
     what an error text must never show."""
@@ -101,10 +85,6 @@ def _url_secrets(url: str) -> list[str]:
     found += [part.partition("=")[2] for part in query.split("&") if "pass" in part.partition("=")[0]]
     found += [unquote(value) for value in found]
     return sorted({value for value in found if value}, key=len, reverse=True)
-
-
-def _where(item: ItemKey) -> tuple[str, str, str]:
-    return item.ledger, item.kind, item.key
 
 
 class PostgresJournal:
@@ -269,7 +249,7 @@ class PostgresJournal:
     async def _claim(self, c: AsyncCursor[tuple[Any, ...]], owner: str, item: ItemKey, content_hash: str) -> Claim:
         await c.execute(
             self._sql(_INSERT),
-            (*_where(item), content_hash, JournalState.PENDING.value, _now(), owner),
+            (*key_values(item), content_hash, JournalState.PENDING.value, _now(), owner),
         )  # fmt: skip
         if c.rowcount == 1:
             return Claim(Decision.SEND, await self._select(c, item))
@@ -285,21 +265,21 @@ class PostgresJournal:
         if state in (JournalState.SENT, JournalState.UNKNOWN):  # `updated_at` stays: when it may have been sent
             await c.execute(
                 self._sql("UPDATE {schema}.items SET owner = %s WHERE ledger = %s AND kind = %s AND key = %s"),
-                (owner, *_where(item)),
+                (owner, *key_values(item)),
             )
             return Claim(Decision.RESOLVE, await self._select(c, item))
         await c.execute(  # pending (never sent) or failed (did not land): send, with this content
             self._sql("UPDATE {schema}.items SET owner = %s, state = %s, content_hash = %s, updated_at = %s "
                       "WHERE ledger = %s AND kind = %s AND key = %s"),
-            (owner, JournalState.PENDING.value, content_hash, _now(), *_where(item)),
+            (owner, JournalState.PENDING.value, content_hash, _now(), *key_values(item)),
         )  # fmt: skip
         return Claim(Decision.SEND, await self._select(c, item))
 
     async def _select(self, c: AsyncCursor[tuple[Any, ...]], item: ItemKey, *, lock: bool = False) -> JournalRow | None:
-        query = f"SELECT {_COLUMNS} FROM {{schema}}.items WHERE ledger = %s AND kind = %s AND key = %s"  # noqa: S608
-        await c.execute(self._sql(query + (" FOR UPDATE" if lock else "")), _where(item))
+        query = f"SELECT {COLUMNS} FROM {{schema}}.items WHERE ledger = %s AND kind = %s AND key = %s"  # noqa: S608
+        await c.execute(self._sql(query + (" FOR UPDATE" if lock else "")), key_values(item))
         found = await c.fetchone()
-        return None if found is None else _row(found)
+        return None if found is None else row_from(found)
 
     async def mark(
         self,
@@ -310,8 +290,8 @@ class PostgresJournal:
         backend_id: str | None = None,
         error: str | None = None,
     ) -> bool:
-        state = _state(state)
-        keeps_owner = state.value in _IN_PROGRESS
+        state = state_of(state)
+        keeps_owner = state.value in IN_PROGRESS
 
         async def work(c: AsyncCursor[tuple[Any, ...]]) -> bool:
             await c.execute(
@@ -357,7 +337,7 @@ class PostgresJournal:
                 self._sql("UPDATE {schema}.items SET state = %s, owner = NULL, last_error = NULL, updated_at = %s, "
                           "backend_id = CASE WHEN %s THEN backend_id END "
                           "WHERE ledger = %s AND kind = %s AND key = %s"),
-                (state.value, _now(), outcome == "done", *_where(key)),
+                (state.value, _now(), outcome == "done", *key_values(key)),
             )  # fmt: skip
             updated = await self._select(c, key)
             assert updated is not None
@@ -371,19 +351,12 @@ class PostgresJournal:
         ledger: str | None = None,
         kind: str | None = None,
     ) -> list[JournalRow]:
-        conditions: list[str] = []
-        values: list[str] = []
-        for column, value in (("state", _state(state).value if state is not None else None), ("ledger", ledger),
-                              ("kind", kind)):  # fmt: skip
-            if value is not None:
-                conditions.append(f"{column} = %s")
-                values.append(value)
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        query = self._sql(f"SELECT {_COLUMNS} FROM {{schema}}.items{where} ORDER BY ledger, kind, key")  # noqa: S608
+        where, values = listing_filter(state, ledger, kind, placeholder="%s")
+        query = self._sql(f"SELECT {COLUMNS} FROM {{schema}}.items{where} ORDER BY ledger, kind, key")  # noqa: S608
 
         async def work(c: AsyncCursor[tuple[Any, ...]]) -> list[JournalRow]:
             await c.execute(query, values)
-            return [_row(found) for found in await c.fetchall()]
+            return [row_from(found) for found in await c.fetchall()]
 
         return await self._call(work)
 

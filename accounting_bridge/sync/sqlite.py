@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigurationError, FieldError, ValidationError
 from .journal import Claim, Decision, ItemKey, JournalRow, JournalState, ResolveOutcome
+from .journal_rows import COLUMNS, IN_PROGRESS, key_values, listing_filter, row_from, state_of
 from .runlock import RunLock, is_held_elsewhere, remove_if_free
 
 __all__ = ["SCHEMA_VERSION", "SqliteJournal"]
@@ -48,37 +49,11 @@ _MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
 )
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
-_COLUMNS = "ledger, kind, key, content_hash, state, attempts, last_error, backend_id, updated_at, owner"
-_IN_PROGRESS = (JournalState.PENDING.value, JournalState.SENT.value)
 _MAX_BATCH = 512
 
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat()
-
-
-def _row(values: tuple[Any, ...]) -> JournalRow:
-    ledger, kind, key, content_hash, state, attempts, last_error, backend_id, updated_at, owner = values
-    return JournalRow(
-        ledger=ledger,
-        kind=kind,
-        key=key,
-        content_hash=content_hash,
-        state=JournalState(state),
-        attempts=attempts,
-        last_error=last_error,
-        backend_id=backend_id,
-        updated_at=_dt.datetime.fromisoformat(updated_at),
-        owner=owner,
-    )
-
-
-def _state(value: JournalState | str) -> JournalState:
-    try:
-        return JournalState(value)
-    except ValueError:
-        choices = ", ".join(s.value for s in JournalState)
-        raise ValidationError(FieldError("state", f"{value!r} is not one of: {choices}")) from None
 
 
 class _Operation:
@@ -269,7 +244,7 @@ class SqliteJournal:
         found = _select(c, item)
         if found is None:
             c.execute(
-                f"INSERT INTO items ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, NULL, NULL, ?, ?)",  # noqa: S608
+                f"INSERT INTO items ({COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, NULL, NULL, ?, ?)",  # noqa: S608
                 (item.ledger, item.kind, item.key, content_hash, JournalState.PENDING.value, _now(), owner),
             )
             return Claim(Decision.SEND, _select(c, item))
@@ -283,12 +258,14 @@ class SqliteJournal:
         if state is JournalState.CONFLICT or (state in (JournalState.SENT, JournalState.UNKNOWN) and not same):
             return Claim(Decision.CONFLICT, found)
         if state in (JournalState.SENT, JournalState.UNKNOWN):  # `updated_at` stays: when it may have been sent
-            c.execute("UPDATE items SET owner = ? WHERE ledger = ? AND kind = ? AND key = ?", (owner, *_where(item)))
+            c.execute(
+                "UPDATE items SET owner = ? WHERE ledger = ? AND kind = ? AND key = ?", (owner, *key_values(item))
+            )
             return Claim(Decision.RESOLVE, _select(c, item))
         c.execute(  # pending (never sent) or failed (did not land): send, with this content
             "UPDATE items SET owner = ?, state = ?, content_hash = ?, updated_at = ? "
             "WHERE ledger = ? AND kind = ? AND key = ?",
-            (owner, JournalState.PENDING.value, content_hash, _now(), *_where(item)),
+            (owner, JournalState.PENDING.value, content_hash, _now(), *key_values(item)),
         )
         return Claim(Decision.SEND, _select(c, item))
 
@@ -301,8 +278,8 @@ class SqliteJournal:
         backend_id: str | None = None,
         error: str | None = None,
     ) -> bool:
-        state = _state(state)
-        keeps_owner = state.value in _IN_PROGRESS
+        state = state_of(state)
+        keeps_owner = state.value in IN_PROGRESS
 
         def work(c: sqlite3.Connection) -> bool:
             cursor = c.execute(
@@ -319,7 +296,7 @@ class SqliteJournal:
                     error,
                     _now(),
                     keeps_owner,
-                    *_where(item),
+                    *key_values(item),
                     owner,
                 ),
             )
@@ -342,7 +319,7 @@ class SqliteJournal:
             c.execute(  # absent: no backend id any more (what the next push sends gets its own)
                 "UPDATE items SET state = ?, owner = NULL, last_error = NULL, updated_at = ?, "
                 "backend_id = CASE WHEN ? THEN backend_id END WHERE ledger = ? AND kind = ? AND key = ?",
-                (state.value, _now(), outcome == "done", *_where(key)),
+                (state.value, _now(), outcome == "done", *key_values(key)),
             )
             updated = _select(c, key)
             assert updated is not None
@@ -356,16 +333,9 @@ class SqliteJournal:
         ledger: str | None = None,
         kind: str | None = None,
     ) -> list[JournalRow]:
-        conditions: list[str] = []
-        values: list[str] = []
-        for column, value in (("state", _state(state).value if state is not None else None), ("ledger", ledger),
-                              ("kind", kind)):  # fmt: skip
-            if value is not None:
-                conditions.append(f"{column} = ?")
-                values.append(value)
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        query = f"SELECT {_COLUMNS} FROM items{where} ORDER BY ledger, kind, key"  # noqa: S608 - fixed columns
-        return await self._call(lambda c: [_row(r) for r in c.execute(query, values).fetchall()])
+        where, values = listing_filter(state, ledger, kind, placeholder="?")
+        query = f"SELECT {COLUMNS} FROM items{where} ORDER BY ledger, kind, key"  # noqa: S608 - fixed columns
+        return await self._call(lambda c: [row_from(r) for r in c.execute(query, values).fetchall()])
 
     async def row(self, item: ItemKey) -> JournalRow | None:
         return await self._call(lambda c: _select(c, item))
@@ -390,16 +360,12 @@ class SqliteJournal:
         )
 
 
-def _where(item: ItemKey) -> tuple[str, str, str]:
-    return item.ledger, item.kind, item.key
-
-
 def _select(c: sqlite3.Connection, item: ItemKey) -> JournalRow | None:
     found = c.execute(
-        f"SELECT {_COLUMNS} FROM items WHERE ledger = ? AND kind = ? AND key = ?",  # noqa: S608 - fixed columns
-        _where(item),
+        f"SELECT {COLUMNS} FROM items WHERE ledger = ? AND kind = ? AND key = ?",  # noqa: S608 - fixed columns
+        key_values(item),
     ).fetchone()
-    return None if found is None else _row(found)
+    return None if found is None else row_from(found)
 
 
 def _migrate(connection: sqlite3.Connection, path: Path) -> None:
