@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from accounting_bridge.models import InvoiceLine
+from accounting_bridge.money import at_scale
 
 from .wire import (
     _bad,
@@ -21,7 +22,6 @@ from .wire import (
     format_bool,
     format_date,
     format_decimal,
-    in_cents,
     items,
     nested,
     parse_bool,
@@ -332,7 +332,7 @@ class AccountTransaction:
 def ledger_amount(sql_ledger_amount: Decimal) -> Decimal:
     """SQL-Ledger's signed amount (debit < 0) as a neutral one (debit > 0) at the currency's scale (cents).
     An amount finer than a cent (never booked by RMA) keeps its digits rather than being rounded."""
-    return in_cents(Decimal(0) - sql_ledger_amount)  # not -x: no Decimal('-0')
+    return at_scale(Decimal(0) - sql_ledger_amount)  # not -x: no Decimal('-0')
 
 
 def account_transactions(tree: Any) -> list[AccountTransaction]:

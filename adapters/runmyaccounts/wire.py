@@ -60,7 +60,6 @@ __all__ = [
     "finer_than_cents",
     "format_date",
     "format_decimal",
-    "in_cents",
     "income_amount",
     "invoice_differences",
     "items",
@@ -525,9 +524,6 @@ CENT = Decimal("0.01")
 FINER_THAN_CENTS = "has more than two decimals; Run my Accounts books whole cents: round it before sending"
 
 
-#: An amount read from RMA at the currency's scale (``"300.0"`` → ``300.00``), finer digits kept: the core rule
-#: of `accounting_bridge.money` (this name is what `records` imports).
-in_cents = at_scale
 
 
 def income_amount(line: InvoiceLine) -> Decimal:
